@@ -1,0 +1,9 @@
+/** Unit tests need nothing; integration tests start real brokers, gateways and child processes. */
+module.exports = {
+  preset: "ts-jest",
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+  testTimeout: 60000,
+};

@@ -1,0 +1,79 @@
+import { Errors } from "moleculer";
+
+/**
+ * The one registry of coded errors. Errors cross nodes as plain objects, so callers
+ * check `err.type` (and `err.retryable`), never `instanceof`.
+ */
+export const ErrorCodes = {
+  BAD_REQUEST: { status: 400, retryable: false },
+  VALIDATION_FAILED: { status: 422, retryable: false },
+  UNKNOWN_TASK_TYPE: { status: 422, retryable: false },
+  UNAUTHORIZED: { status: 401, retryable: false },
+  FORBIDDEN: { status: 403, retryable: false },
+  NOT_FOUND: { status: 404, retryable: false },
+  JOB_NOT_FOUND: { status: 404, retryable: false },
+  INVALID_TRANSITION: { status: 409, retryable: false },
+  CONFIG_INVALID: { status: 500, retryable: false },
+  PLUGIN_NOT_FOUND: { status: 500, retryable: false },
+  PLUGIN_INVALID: { status: 500, retryable: false },
+  PLUGIN_API_MISMATCH: { status: 500, retryable: false },
+  PLUGIN_DUPLICATE: { status: 500, retryable: false },
+  TARGET_NOT_FOUND: { status: 503, retryable: true },
+  TARGET_CONFIG_INVALID: { status: 500, retryable: false },
+  LAUNCH_FAILED: { status: 502, retryable: true },
+  WORKER_LOST: { status: 502, retryable: true },
+  STORE_UNAVAILABLE: { status: 503, retryable: true },
+  INTERNAL: { status: 500, retryable: false },
+} as const;
+
+export type ErrorType = keyof typeof ErrorCodes;
+
+export interface FieldError {
+  field: string;
+  message: string;
+  type?: string;
+  expected?: unknown;
+  actual?: unknown;
+}
+
+export interface ErrorData {
+  fields?: FieldError[];
+  plugin?: string;
+  [key: string]: unknown;
+}
+
+/** A MoleculerError with a registered `type`: its HTTP status and retry flag come from the registry. */
+export class BlacktreeError extends Errors.MoleculerError {
+  declare type: ErrorType;
+  declare data: ErrorData | undefined;
+
+  constructor(type: ErrorType, message: string, data?: ErrorData, opts: { retryable?: boolean } = {}) {
+    super(message, ErrorCodes[type].status, type, data);
+    this.name = "BlacktreeError";
+    this.retryable = opts.retryable ?? ErrorCodes[type].retryable;
+  }
+}
+
+export function blacktreeError(type: ErrorType, message: string, data?: ErrorData, opts?: { retryable?: boolean }) {
+  return new BlacktreeError(type, message, data, opts);
+}
+
+/** Works on local errors and on plain objects that crossed the transporter. */
+export function errorType(err: unknown): string | undefined {
+  return err && typeof err === "object" && typeof (err as { type?: unknown }).type === "string"
+    ? (err as { type: string }).type
+    : undefined;
+}
+
+export function isRetryable(err: unknown): boolean {
+  if (!err || typeof err !== "object") return false;
+  const e = err as { retryable?: unknown; type?: unknown };
+  if (typeof e.retryable === "boolean") return e.retryable;
+  return typeof e.type === "string" && e.type in ErrorCodes ? ErrorCodes[e.type as ErrorType].retryable : false;
+}
+
+/** A short, loggable description: never the error's data (it may echo input). */
+export function describeError(err: unknown): { type: string; message: string; retryable: boolean } {
+  const message = err instanceof Error ? err.message : typeof err === "object" && err && "message" in err ? String((err as { message: unknown }).message) : String(err);
+  return { type: errorType(err) ?? "INTERNAL", message, retryable: isRetryable(err) };
+}

@@ -1,0 +1,134 @@
+/**
+ * The plugin SDK: the public types a plugin is written against, and `define*` helpers
+ * that only give them types. Built-in task types and targets use exactly this.
+ */
+import type { ValidationSchema } from "fastest-validator";
+import type { JobResult } from "../jobs/model";
+import type { RetryPolicy, Timeouts } from "../jobs/policy";
+
+/** The plugin API version this orchestrator implements; plugins declare a semver range. */
+export const PLUGIN_API_VERSION = "1.0.0";
+
+export interface PluginLogger {
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+  debug(...args: unknown[]): void;
+}
+
+/** What the host hands a task type or target. */
+export interface PluginContext {
+  logger: PluginLogger;
+  /** Directory for the plugin's own files (logs, state). */
+  dataDir: string;
+  /** Orchestrator mode: policies are stricter in production. */
+  mode: "development" | "production";
+  /** Policy switches from config that task types honour (e.g. local repositories). */
+  policy: Record<string, unknown>;
+}
+
+/** A validated, normalized job as a task type sees it. */
+export interface TaskJob<P = Record<string, unknown>> {
+  id: string;
+  type: string;
+  deploymentId: string | null;
+  attempt: number;
+  params: P;
+}
+
+/** A request for a new job (follow-ups, internal callers). */
+export interface JobRequest {
+  type: string;
+  [field: string]: unknown;
+}
+
+export interface Workload {
+  image?: string;
+  command?: string[];
+  env: Record<string, string>;
+  /** Names of secrets the worker may fetch once through its scoped callback; values never travel here. */
+  secrets?: string[];
+  cpu?: number;
+  memoryMb?: number;
+}
+
+export interface TaskTypeDefaults {
+  target?: string;
+  timeouts?: Partial<Timeouts>;
+  retry?: Partial<RetryPolicy>;
+  priority?: number;
+}
+
+export interface TaskType<P = Record<string, unknown>> {
+  name: string;
+  /** fastest-validator schema of the type's own fields. */
+  params: ValidationSchema;
+  /** Fields whose values are secrets: stored apart, never logged or returned. */
+  secretFields?: string[];
+  defaults?: TaskTypeDefaults;
+  /** Jobs with the same key never run at once (e.g. `deploymentId` for deploy and stop). */
+  concurrencyKey?(job: TaskJob<P>): string | null;
+  /** Semantic checks beyond the schema; throw a VALIDATION_FAILED error naming the field. */
+  check?(job: TaskJob<P>, ctx: PluginContext): void | Promise<void>;
+  toWorkload(job: TaskJob<P>, ctx: PluginContext): Workload;
+  followUps?(job: TaskJob<P>, result: JobResult, ctx: PluginContext): JobRequest[];
+}
+
+export type TargetStatus =
+  | { key: string; state: "pending" }
+  | { key: string; state: "running" }
+  | { key: string; state: "exited"; exitCode: number; reason?: string }
+  | { key: string; state: "lost"; reason: string };
+
+export interface LaunchRequest {
+  jobId: string;
+  attempt: number;
+  /** `<jobId>:<attempt>`: launching twice with one key must yield one worker. */
+  key: string;
+  workload: Workload;
+  labels: Record<string, string>;
+}
+
+/** A handle must be plain JSON: it is stored and crosses nodes. It always carries the launch key. */
+export interface TargetHandle {
+  key: string;
+  [field: string]: unknown;
+}
+
+export interface LaunchTarget<Config = Record<string, unknown>, Handle extends TargetHandle = TargetHandle> {
+  name: string;
+  configSchema: ValidationSchema;
+  init?(config: Config, ctx: PluginContext): Promise<void>;
+  launch(req: LaunchRequest, ctx: PluginContext): Promise<Handle>;
+  /** Batched: one status per handle, in any order, matched by `key`. */
+  inspect(handles: Handle[], ctx: PluginContext): Promise<TargetStatus[]>;
+  /** Idempotent: stopping a finished worker is not an error. */
+  stop(handle: Handle, reason: string, ctx: PluginContext): Promise<void>;
+  logs?(handle: Handle, ctx: PluginContext): AsyncIterable<string>;
+  /** Launch keys of every worker this target runs, to find orphans. */
+  list?(ctx: PluginContext): Promise<string[]>;
+  close?(): Promise<void>;
+}
+
+export interface BlacktreePlugin {
+  name: string;
+  /** Semver range of the plugin API the plugin was written for. */
+  apiVersion: string;
+  taskTypes?: TaskType<any>[];
+  /** Factories: each loaded instance owns its resources (clients, processes). */
+  targets?: Array<() => LaunchTarget<any, any>>;
+}
+
+export function definePlugin(plugin: BlacktreePlugin): BlacktreePlugin {
+  return plugin;
+}
+
+export function defineTaskType<P = Record<string, unknown>>(taskType: TaskType<P>): TaskType<P> {
+  return taskType;
+}
+
+export function defineTarget<C = Record<string, unknown>, H extends TargetHandle = TargetHandle>(
+  factory: () => LaunchTarget<C, H>,
+): () => LaunchTarget<C, H> {
+  return factory;
+}
