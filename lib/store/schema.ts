@@ -1,0 +1,125 @@
+/**
+ * The one schema of the job store, as numbered migrations every dialect applies in order.
+ * Portable on purpose: JSON is TEXT, timestamps are epoch ms in a 64-bit integer, and the
+ * only dialect-specific pieces are the column types below.
+ */
+
+export type SqlDialect = "sqlite" | "postgres";
+
+interface ColumnTypes {
+  /** Epoch milliseconds and sequence numbers: need 64 bits. */
+  bigint: string;
+  /** The outbox key: increasing in commit order and never reused. */
+  serialKey: string;
+}
+
+const COLUMN_TYPES: Record<SqlDialect, ColumnTypes> = {
+  // AUTOINCREMENT so that a sequence number is never reused after rows are deleted.
+  sqlite: { bigint: "INTEGER", serialKey: "INTEGER PRIMARY KEY AUTOINCREMENT" },
+  postgres: { bigint: "BIGINT", serialKey: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" },
+};
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements(dialect: SqlDialect): string[];
+}
+
+/** Records which migrations ran; created before any migration. */
+export function migrationsTableSql(dialect: SqlDialect): string {
+  const t = COLUMN_TYPES[dialect];
+  return `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at ${t.bigint} NOT NULL
+  )`;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "jobs, secrets, attempts, events, sink cursors",
+    statements(dialect) {
+      const t = COLUMN_TYPES[dialect];
+      return [
+        `CREATE TABLE jobs (
+          id TEXT PRIMARY KEY,
+          type TEXT NOT NULL,
+          state TEXT NOT NULL,
+          deployment_id TEXT,
+          priority INTEGER NOT NULL DEFAULT 0,
+          target TEXT,
+          concurrency_key TEXT,
+          params TEXT NOT NULL,
+          timeouts TEXT NOT NULL,
+          retry TEXT NOT NULL,
+          attempt INTEGER NOT NULL DEFAULT 0,
+          source TEXT NOT NULL,
+          parent_id TEXT,
+          created_at ${t.bigint} NOT NULL,
+          updated_at ${t.bigint} NOT NULL,
+          run_after ${t.bigint},
+          deadline ${t.bigint},
+          result TEXT,
+          error TEXT,
+          version INTEGER NOT NULL DEFAULT 1
+        )`,
+        // Claiming: equality on state, then already in claim order; run_after is filtered
+        // from the index without visiting the table.
+        `CREATE INDEX jobs_claim_idx ON jobs (state, priority DESC, created_at, id, run_after)`,
+        // Listing (newest first) and jobsInStates (oldest first) walk these either way.
+        `CREATE INDEX jobs_created_idx ON jobs (created_at, id)`,
+        `CREATE INDEX jobs_state_created_idx ON jobs (state, created_at, id)`,
+        `CREATE INDEX jobs_type_created_idx ON jobs (type, created_at, id)`,
+        `CREATE INDEX jobs_deployment_created_idx ON jobs (deployment_id, created_at, id)`,
+
+        // Apart from jobs so that no query for a job can return a secret by accident.
+        `CREATE TABLE job_secrets (
+          job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+          name TEXT NOT NULL,
+          value TEXT NOT NULL,
+          PRIMARY KEY (job_id, name)
+        )`,
+
+        `CREATE TABLE attempts (
+          job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+          attempt INTEGER NOT NULL,
+          target TEXT NOT NULL,
+          key TEXT NOT NULL UNIQUE,
+          handle TEXT,
+          state TEXT NOT NULL,
+          launched_at ${t.bigint} NOT NULL,
+          started_at ${t.bigint},
+          ended_at ${t.bigint},
+          heartbeat_at ${t.bigint},
+          exit_code INTEGER,
+          outcome TEXT,
+          reason TEXT,
+          result TEXT,
+          log TEXT,
+          PRIMARY KEY (job_id, attempt)
+        )`,
+
+        // The outbox: the job's history and the feed of every status sink.
+        `CREATE TABLE events (
+          seq ${t.serialKey},
+          job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+          kind TEXT NOT NULL,
+          from_state TEXT,
+          to_state TEXT,
+          attempt INTEGER,
+          data TEXT NOT NULL,
+          at ${t.bigint} NOT NULL
+        )`,
+        `CREATE INDEX events_job_idx ON events (job_id, seq)`,
+
+        `CREATE TABLE sink_cursors (
+          sink TEXT PRIMARY KEY,
+          seq ${t.bigint} NOT NULL
+        )`,
+      ];
+    },
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -1,0 +1,594 @@
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { blacktreeError } from "../../errors";
+import { attemptKey } from "../../jobs/model";
+import type { Attempt, AttemptState, Job, JobEvent, NewJob } from "../../jobs/model";
+import { ACTIVE_STATES, INITIAL_STATES, assertTransition } from "../../jobs/states";
+import type { JobState } from "../../jobs/states";
+import { countJob, emptyCounts, exceededScope } from "../../jobs/limits";
+import type { ActiveCounts } from "../../jobs/limits";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrationsTableSql } from "../schema";
+import type {
+  ActiveAttempt,
+  AttemptPatch,
+  Claim,
+  ClaimRequest,
+  EventInput,
+  JobFilter,
+  JobPatch,
+  JobStore,
+  TransitionRequest,
+} from "../job-store";
+
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 500;
+/** Queued jobs looked at per claimed slot, so that jobs blocked by a limit do not starve those behind them. */
+const CLAIM_SCAN_FACTOR = 20;
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * The embedded dialect. better-sqlite3 is synchronous: every method runs one short
+ * transaction to completion; writes take the write lock up front (BEGIN IMMEDIATE), so a
+ * transaction never fails half-way on a lock upgrade when another process writes the file.
+ */
+export class SqliteJobStore implements JobStore {
+  readonly dialect = "sqlite";
+  readonly file: string;
+  private readonly database: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+  private closed = false;
+
+  constructor(opts: { file: string }) {
+    this.file = opts.file;
+    if (!isMemory(opts.file)) fs.mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
+    this.database = guard(() => {
+      const db = new Database(opts.file, { timeout: BUSY_TIMEOUT_MS });
+      try {
+        db.pragma("journal_mode = WAL");
+        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        db.pragma("foreign_keys = ON");
+        db.pragma("synchronous = NORMAL");
+        return db;
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    });
+  }
+
+  async migrate(): Promise<void> {
+    this.write(() => {
+      this.db.exec(migrationsTableSql("sqlite"));
+      const applied = new Set(this.db.prepare("SELECT version FROM schema_migrations").pluck().all() as number[]);
+      const newest = Math.max(0, ...applied);
+      if (newest > LATEST_SCHEMA_VERSION) {
+        throw blacktreeError("CONFIG_INVALID", `The database schema is at version ${newest}, newer than this build knows (${LATEST_SCHEMA_VERSION})`, { file: this.file });
+      }
+      for (const migration of MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        for (const sql of migration.statements("sqlite")) this.db.exec(sql);
+        this.db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(migration.version, migration.name, Date.now());
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.statements.clear();
+    this.database.close();
+  }
+
+  async ping(): Promise<void> {
+    this.read(() => this.stmt("SELECT 1").get());
+  }
+
+  async createJob(input: NewJob, now = Date.now()): Promise<{ job: Job; created: boolean }> {
+    if (!INITIAL_STATES.includes(input.state)) {
+      throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });
+    }
+    return this.write(() => {
+      const existing = this.selectJob(input.id);
+      if (existing) return { job: existing, created: false };
+      const row = this.stmt(
+        `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
+           attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version)
+         VALUES (@id, @type, @state, @deploymentId, @priority, @target, @concurrencyKey, @params, @timeouts, @retry,
+           0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1)
+         RETURNING *`,
+      ).get({
+        id: input.id,
+        type: input.type,
+        state: input.state,
+        deploymentId: input.deploymentId,
+        priority: input.priority,
+        target: input.target,
+        concurrencyKey: input.concurrencyKey,
+        params: JSON.stringify(input.params),
+        timeouts: JSON.stringify(input.timeouts),
+        retry: JSON.stringify(input.retry),
+        source: input.source,
+        parentId: input.parentId,
+        now,
+        runAfter: input.runAfter,
+        deadline: input.deadline,
+        error: toJson(input.error),
+      }) as JobRow;
+      const insertSecret = this.stmt("INSERT INTO job_secrets (job_id, name, value) VALUES (?, ?, ?)");
+      for (const [name, value] of Object.entries(input.secrets)) insertSecret.run(input.id, name, value);
+      this.insertEvent(input.id, {
+        kind: input.state === "rejected" ? "job.rejected" : "job.created",
+        from: null,
+        to: input.state,
+        attempt: null,
+        data: { type: input.type, deploymentId: input.deploymentId, source: input.source },
+        at: now,
+      });
+      return { job: toJob(row), created: true };
+    });
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    return this.read(() => this.selectJob(id));
+  }
+
+  async listJobs(filter: JobFilter): Promise<{ items: Job[]; nextCursor: string | null }> {
+    const limit = pageSize(filter.limit);
+    const after = filter.cursor === undefined ? null : decodeCursor(filter.cursor);
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const add = (sql: string, ...params: unknown[]) => {
+      where.push(sql);
+      values.push(...params);
+    };
+    if (filter.state !== undefined) add("state = ?", filter.state);
+    if (filter.type !== undefined) add("type = ?", filter.type);
+    if (filter.deploymentId !== undefined) add("deployment_id = ?", filter.deploymentId);
+    // Keyset: strictly after the last row of the previous page in (created_at, id) order.
+    if (after) add("(created_at < ? OR (created_at = ? AND id < ?))", after.createdAt, after.createdAt, after.id);
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY created_at DESC, id DESC LIMIT ?`;
+    // One row more than the page tells whether another page exists.
+    const rows = this.read(() => this.stmt(sql).all(...values, limit + 1) as JobRow[]);
+    const items = rows.slice(0, limit).map(toJob);
+    const nextCursor = rows.length > limit ? encodeCursor(items[items.length - 1]) : null;
+    return { items, nextCursor };
+  }
+
+  async jobsInStates(states: readonly JobState[], limit?: number): Promise<Job[]> {
+    if (states.length === 0) return [];
+    const limitSql = limit === undefined ? "" : `LIMIT ${Math.max(0, Math.trunc(limit))}`;
+    const sql = `SELECT * FROM jobs WHERE state IN (${placeholders(states.length)}) ORDER BY created_at, id ${limitSql}`;
+    return this.read(() => (this.stmt(sql).all(...states) as JobRow[]).map(toJob));
+  }
+
+  async countByState(): Promise<Array<{ state: JobState; type: string; target: string | null; count: number }>> {
+    const sql = "SELECT state, type, target, COUNT(*) AS count FROM jobs GROUP BY state, type, target ORDER BY state, type, target";
+    const rows = this.read(() => this.stmt(sql).all() as Array<{ state: string; type: string; target: string | null; count: number }>);
+    return rows.map((r) => ({ state: r.state as JobState, type: r.type, target: r.target, count: Number(r.count) }));
+  }
+
+  async transition(id: string, req: TransitionRequest): Promise<Job | null> {
+    const from: readonly JobState[] = typeof req.from === "string" ? [req.from] : req.from;
+    // A forbidden edge is a bug in the caller, whatever state the job happens to be in.
+    for (const state of from) assertTransition(state, req.to);
+    const now = req.now ?? Date.now();
+    return this.write(() => {
+      const previous = this.stmt("SELECT state FROM jobs WHERE id = ?").pluck().get(id) as JobState | undefined;
+      if (previous === undefined || !from.includes(previous)) return null;
+      const patch = assignments(req.patch ?? {}, JOB_PATCH_COLUMNS);
+      const row = this.stmt(
+        `UPDATE jobs SET state = ?, version = version + 1, updated_at = ?${patch.sql}
+         WHERE id = ? AND state = ? RETURNING *`,
+      ).get(req.to, now, ...patch.values, id, previous) as JobRow | undefined;
+      if (!row) return null;
+      const job = toJob(row);
+      // A job that never launched has no attempt to change.
+      if (req.attempt && job.attempt > 0) this.patchAttempt(id, job.attempt, req.attempt);
+      this.insertEvent(id, {
+        kind: req.event?.kind ?? `job.${req.to}`,
+        from: previous,
+        to: req.to,
+        attempt: job.attempt || null,
+        data: req.event?.data ?? {},
+        at: now,
+      });
+      return job;
+    });
+  }
+
+  async claimJobs(req: ClaimRequest): Promise<Claim[]> {
+    if (req.max <= 0) return [];
+    return this.write(() => {
+      const counts = this.activeCounts();
+      const candidates = this.stmt(
+        `SELECT * FROM jobs WHERE state = 'queued' AND (run_after IS NULL OR run_after <= ?)
+         ORDER BY priority DESC, created_at, id LIMIT ?`,
+      ).all(req.now, req.max * CLAIM_SCAN_FACTOR) as JobRow[];
+      const claims: Claim[] = [];
+      for (const candidate of candidates.map(toJob)) {
+        if (claims.length >= req.max) break;
+        const exceeded = exceededScope(counts, candidate, req.limits);
+        if (exceeded === "global") break;
+        if (exceeded !== null) continue;
+        claims.push(this.claimOne(candidate, req.now));
+        countJob(counts, candidate);
+      }
+      return claims;
+    });
+  }
+
+  async getAttempts(jobId: string): Promise<Attempt[]> {
+    return this.read(() => (this.stmt("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt").all(jobId) as AttemptRow[]).map(toAttempt));
+  }
+
+  async getAttempt(jobId: string, attempt: number): Promise<Attempt | null> {
+    return this.read(() => this.selectAttempt(jobId, attempt));
+  }
+
+  async updateAttempt(
+    jobId: string,
+    attempt: number,
+    patch: AttemptPatch,
+    opts: { event?: EventInput; onlyIfState?: readonly AttemptState[] } = {},
+  ): Promise<Attempt | null> {
+    return this.write(() => {
+      const current = this.selectAttempt(jobId, attempt);
+      if (!current) return null;
+      if (opts.onlyIfState && !opts.onlyIfState.includes(current.state)) return null;
+      const updated = this.patchAttempt(jobId, attempt, patch) ?? current;
+      if (opts.event) {
+        this.insertEvent(jobId, { kind: opts.event.kind ?? "attempt.updated", from: null, to: null, attempt, data: opts.event.data ?? {}, at: Date.now() });
+      }
+      return updated;
+    });
+  }
+
+  async activeAttempts(): Promise<ActiveAttempt[]> {
+    const sql = `SELECT j.*, ${ATTEMPT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(", ")}
+      FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt
+      WHERE j.state IN (${placeholders(ACTIVE_STATES.length)}) ORDER BY j.created_at, j.id`;
+    const rows = this.read(() => this.stmt(sql).all(...ACTIVE_STATES) as Array<JobRow & Record<string, unknown>>);
+    return rows.map((row) => ({ job: toJob(row), attempt: toAttempt(unprefix<AttemptRow>(row, "a_")) }));
+  }
+
+  async getSecrets(jobId: string): Promise<Record<string, string>> {
+    const rows = this.read(() => this.stmt("SELECT name, value FROM job_secrets WHERE job_id = ? ORDER BY name").all(jobId) as Array<{ name: string; value: string }>);
+    return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+  }
+
+  async wipeSecrets(jobId: string): Promise<void> {
+    this.write(() => this.stmt("DELETE FROM job_secrets WHERE job_id = ?").run(jobId));
+  }
+
+  async getEvents(jobId: string): Promise<JobEvent[]> {
+    return this.read(() => (this.stmt("SELECT * FROM events WHERE job_id = ? ORDER BY seq").all(jobId) as EventRow[]).map(toEvent));
+  }
+
+  async readEvents(afterSeq: number, limit: number): Promise<JobEvent[]> {
+    // SQLite reads a negative LIMIT as "no limit".
+    const n = Math.max(0, Math.trunc(limit));
+    return this.read(() => (this.stmt("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?").all(afterSeq, n) as EventRow[]).map(toEvent));
+  }
+
+  async getCursor(sink: string): Promise<number> {
+    return this.read(() => (this.stmt("SELECT seq FROM sink_cursors WHERE sink = ?").pluck().get(sink) as number | undefined) ?? 0);
+  }
+
+  async setCursor(sink: string, seq: number): Promise<void> {
+    this.write(() =>
+      this.stmt("INSERT INTO sink_cursors (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq").run(sink, seq),
+    );
+  }
+
+  // ---- inside transactions ----
+
+  private claimOne(job: Job, now: number): Claim {
+    const row = this.stmt(
+      `UPDATE jobs SET state = 'launching', attempt = attempt + 1, run_after = NULL, version = version + 1, updated_at = ?
+       WHERE id = ? AND state = 'queued' RETURNING *`,
+    ).get(now, job.id) as JobRow;
+    const claimed = toJob(row);
+    const attemptRow = this.stmt(
+      `INSERT INTO attempts (job_id, attempt, target, key, handle, state, launched_at)
+       VALUES (?, ?, ?, ?, NULL, 'launching', ?) RETURNING *`,
+    ).get(claimed.id, claimed.attempt, claimed.target ?? UNCHOSEN_TARGET, attemptKey(claimed.id, claimed.attempt), now) as AttemptRow;
+    this.insertEvent(claimed.id, {
+      kind: "job.launching",
+      from: "queued",
+      to: "launching",
+      attempt: claimed.attempt,
+      data: { target: claimed.target },
+      at: now,
+    });
+    return { job: claimed, attempt: toAttempt(attemptRow) };
+  }
+
+  /**
+   * What holds compute now. An attempt's own target counts when one was chosen, since
+   * that is where the work runs (a job without a target is routed after it is claimed).
+   */
+  private activeCounts(): ActiveCounts {
+    const rows = this.stmt(
+      `SELECT j.type, j.target, j.concurrency_key, a.target AS attempt_target
+       FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt
+       WHERE j.state IN (${placeholders(ACTIVE_STATES.length)})`,
+    ).all(...ACTIVE_STATES) as Array<{ type: string; target: string | null; concurrency_key: string | null; attempt_target: string | null }>;
+    const counts = emptyCounts();
+    for (const r of rows) countJob(counts, { type: r.type, target: r.attempt_target || r.target, concurrencyKey: r.concurrency_key });
+    return counts;
+  }
+
+  /** Returns the updated attempt, or null when the patch changes nothing. */
+  private patchAttempt(jobId: string, attempt: number, patch: AttemptPatch): Attempt | null {
+    const set = assignments(patch, ATTEMPT_PATCH_COLUMNS);
+    if (!set.values.length) return null;
+    const row = this.stmt(`UPDATE attempts SET ${set.sql.slice(2)} WHERE job_id = ? AND attempt = ? RETURNING *`).get(...set.values, jobId, attempt) as AttemptRow | undefined;
+    return row ? toAttempt(row) : null;
+  }
+
+  private insertEvent(jobId: string, e: Omit<JobEvent, "seq" | "jobId">): void {
+    this.stmt("INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
+      jobId,
+      e.kind,
+      e.from,
+      e.to,
+      e.attempt,
+      JSON.stringify(e.data),
+      e.at,
+    );
+  }
+
+  private selectJob(id: string): Job | null {
+    const row = this.stmt("SELECT * FROM jobs WHERE id = ?").get(id) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  private selectAttempt(jobId: string, attempt: number): Attempt | null {
+    const row = this.stmt("SELECT * FROM attempts WHERE job_id = ? AND attempt = ?").get(jobId, attempt) as AttemptRow | undefined;
+    return row ? toAttempt(row) : null;
+  }
+
+  // ---- plumbing ----
+
+  private get db(): Database.Database {
+    if (this.closed) throw blacktreeError("STORE_UNAVAILABLE", "The job store is closed");
+    return this.database;
+  }
+
+  /** Prepared statements are reused; dynamic SQL has few shapes, so the cache stays small. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private read<T>(fn: () => T): T {
+    return guard(fn);
+  }
+
+  private write<T>(fn: () => T): T {
+    return guard(() => this.db.transaction(fn).immediate());
+  }
+}
+
+/** Stored in attempts.target until the dispatcher routes a job that named no target. */
+export const UNCHOSEN_TARGET = "";
+
+// ---- rows and their mapping ----
+
+interface JobRow {
+  id: string;
+  type: string;
+  state: string;
+  deployment_id: string | null;
+  priority: number;
+  target: string | null;
+  concurrency_key: string | null;
+  params: string;
+  timeouts: string;
+  retry: string;
+  attempt: number;
+  source: string;
+  parent_id: string | null;
+  created_at: number;
+  updated_at: number;
+  run_after: number | null;
+  deadline: number | null;
+  result: string | null;
+  error: string | null;
+  version: number;
+}
+
+interface AttemptRow {
+  job_id: string;
+  attempt: number;
+  target: string;
+  key: string;
+  handle: string | null;
+  state: string;
+  launched_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  heartbeat_at: number | null;
+  exit_code: number | null;
+  outcome: string | null;
+  reason: string | null;
+  result: string | null;
+  log: string | null;
+}
+
+const ATTEMPT_COLUMNS: readonly (keyof AttemptRow)[] = [
+  "job_id", "attempt", "target", "key", "handle", "state", "launched_at", "started_at",
+  "ended_at", "heartbeat_at", "exit_code", "outcome", "reason", "result", "log",
+];
+
+interface EventRow {
+  seq: number;
+  job_id: string;
+  kind: string;
+  from_state: string | null;
+  to_state: string | null;
+  attempt: number | null;
+  data: string;
+  at: number;
+}
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    type: r.type,
+    state: r.state as JobState,
+    deploymentId: r.deployment_id,
+    priority: r.priority,
+    target: r.target,
+    concurrencyKey: r.concurrency_key,
+    params: JSON.parse(r.params),
+    timeouts: JSON.parse(r.timeouts),
+    retry: JSON.parse(r.retry),
+    attempt: r.attempt,
+    source: r.source as Job["source"],
+    parentId: r.parent_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    runAfter: r.run_after,
+    deadline: r.deadline,
+    result: fromJson(r.result),
+    error: fromJson(r.error),
+    version: r.version,
+  };
+}
+
+function toAttempt(r: AttemptRow): Attempt {
+  return {
+    jobId: r.job_id,
+    attempt: r.attempt,
+    target: r.target,
+    key: r.key,
+    handle: fromJson(r.handle),
+    state: r.state as AttemptState,
+    launchedAt: r.launched_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    heartbeatAt: r.heartbeat_at,
+    exitCode: r.exit_code,
+    outcome: r.outcome as Attempt["outcome"],
+    reason: r.reason,
+    result: fromJson(r.result),
+    log: r.log,
+  };
+}
+
+function toEvent(r: EventRow): JobEvent {
+  return {
+    seq: r.seq,
+    jobId: r.job_id,
+    kind: r.kind,
+    from: r.from_state as JobState | null,
+    to: r.to_state as JobState | null,
+    attempt: r.attempt,
+    data: JSON.parse(r.data),
+    at: r.at,
+  };
+}
+
+// ---- patches: which fields map to which columns ----
+
+type Encoder = (value: unknown) => unknown;
+const plain: Encoder = (v) => v;
+
+const JOB_PATCH_COLUMNS: Record<keyof JobPatch, [string, Encoder]> = {
+  attempt: ["attempt", plain],
+  target: ["target", plain],
+  runAfter: ["run_after", plain],
+  result: ["result", toJson],
+  error: ["error", toJson],
+};
+
+const ATTEMPT_PATCH_COLUMNS: Record<keyof AttemptPatch, [string, Encoder]> = {
+  handle: ["handle", toJson],
+  state: ["state", plain],
+  startedAt: ["started_at", plain],
+  endedAt: ["ended_at", plain],
+  heartbeatAt: ["heartbeat_at", plain],
+  exitCode: ["exit_code", plain],
+  outcome: ["outcome", plain],
+  reason: ["reason", plain],
+  result: ["result", toJson],
+  log: ["log", plain],
+  target: ["target", plain],
+};
+
+/** `, col = ?` for every field present in the patch (undefined means "leave as is"). */
+function assignments<P extends object>(patch: P, columns: Record<keyof P, [string, Encoder]>): { sql: string; values: unknown[] } {
+  let sql = "";
+  const values: unknown[] = [];
+  for (const field of Object.keys(columns) as (keyof P)[]) {
+    const value = patch[field];
+    if (value === undefined) continue;
+    const [column, encode] = columns[field];
+    sql += `, ${column} = ?`;
+    values.push(encode(value));
+  }
+  return { sql, values };
+}
+
+// ---- small helpers ----
+
+function toJson(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+function fromJson<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+function placeholders(n: number): string {
+  return Array.from({ length: n }, () => "?").join(", ");
+}
+
+/** The columns of a joined row that carry `prefix`, without it. */
+function unprefix<T>(row: Record<string, unknown>, prefix: string): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out as T;
+}
+
+function pageSize(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_PAGE;
+  return Math.min(MAX_PAGE, Math.max(1, Math.trunc(limit)));
+}
+
+function encodeCursor(job: Pick<Job, "createdAt" | "id">): string {
+  return Buffer.from(`${job.createdAt}:${job.id}`, "utf8").toString("base64url");
+}
+
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  const text = Buffer.from(cursor, "base64url").toString("utf8");
+  const match = /^(\d{1,16}):(.+)$/s.exec(text);
+  // Buffer.from skips characters it cannot decode: a cursor must re-encode to itself.
+  if (!match || Buffer.from(text, "utf8").toString("base64url") !== cursor) {
+    throw blacktreeError("BAD_REQUEST", "Invalid cursor", { fields: [{ field: "cursor", message: "is not a cursor returned by a previous page" }] });
+  }
+  return { createdAt: Number(match[1]), id: match[2] };
+}
+
+function isMemory(file: string): boolean {
+  return file === ":memory:" || file === "";
+}
+
+/** Lock timeouts and I/O failures are the store being unavailable (retryable), not bugs. */
+function guard<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof Database.SqliteError && /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|READONLY|PROTOCOL)/.test(err.code)) {
+      throw blacktreeError("STORE_UNAVAILABLE", `SQLite: ${err.message}`, { code: err.code });
+    }
+    throw err;
+  }
+}
