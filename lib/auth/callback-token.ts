@@ -1,0 +1,58 @@
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+
+export interface CallbackClaims {
+  jobId: string;
+  attempt: number;
+  /** Expiry, epoch seconds. */
+  exp: number;
+}
+
+/**
+ * Worker callback tokens: scoped to one job attempt and expiring with it, signed with
+ * HMAC-SHA256 so any gateway node with the same secret can check them statelessly.
+ */
+export class CallbackTokens {
+  constructor(private readonly secret: Buffer) {}
+
+  issue(jobId: string, attempt: number, ttlMs: number, now = Date.now()): string {
+    const claims: CallbackClaims = { jobId, attempt, exp: Math.ceil((now + ttlMs) / 1000) };
+    const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
+    return `${payload}.${this.sign(payload)}`;
+  }
+
+  /** The claims of a valid, unexpired token; null for anything else. */
+  verify(token: string, now = Date.now()): CallbackClaims | null {
+    const [payload, sig, extra] = token.split(".");
+    if (!payload || !sig || extra !== undefined) return null;
+    const expected = Buffer.from(this.sign(payload));
+    const given = Buffer.from(sig);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
+    try {
+      const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as CallbackClaims;
+      if (typeof claims.jobId !== "string" || !Number.isInteger(claims.attempt) || typeof claims.exp !== "number") return null;
+      return claims.exp * 1000 >= now ? claims : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private sign(payload: string): string {
+    return createHmac("sha256", this.secret).update(payload).digest("base64url");
+  }
+}
+
+/** The configured secret, or one generated once into the data directory (mode 0600). */
+export function loadCallbackSecret(configured: string | null, dataDir: string): Buffer {
+  if (configured) return Buffer.from(configured, "utf8");
+  const file = path.join(dataDir, "callback.secret");
+  fs.mkdirSync(dataDir, { recursive: true });
+  try {
+    return Buffer.from(fs.readFileSync(file, "utf8").trim(), "hex");
+  } catch {
+    const secret = randomBytes(32);
+    fs.writeFileSync(file, secret.toString("hex"), { mode: 0o600, flag: "wx" });
+    return secret;
+  }
+}

@@ -1,0 +1,82 @@
+import path from "node:path";
+import { blacktreeError } from "../errors";
+
+export type Mode = "development" | "production";
+
+/** Twelve-factor settings; defaults serve `npm start` on one machine. */
+export interface EnvConfig {
+  mode: Mode;
+  port: number;
+  host: string;
+  dataDir: string;
+  pluginsConfig: string;
+  databaseUrl: string | null;
+  transporter: string | null;
+  services: string[] | null;
+  amqpUrl: string | null;
+  redisUrl: string | null;
+  logLevel: string;
+  nodeId: string | null;
+  /** Base URL workers use to call back; must be reachable from where workers run. */
+  publicUrl: string;
+  /** Signs worker callback tokens; generated per data dir when unset. */
+  callbackSecret: string | null;
+  reconcileIntervalMs: number;
+  dispatchIntervalMs: number;
+}
+
+export const ENV_DOCS: Record<string, string> = {
+  BLACKTREE_MODE: "development | production (default development)",
+  PORT: "gateway port (default 3000)",
+  HOST: "gateway bind address (default 0.0.0.0)",
+  DATA_DIR: "SQLite database, logs, generated secrets (default ./data)",
+  PLUGINS_CONFIG: "path of plugins.config.json (default ./plugins.config.json)",
+  DATABASE_URL: "postgres://… to use PostgreSQL instead of SQLite",
+  TRANSPORTER: "Moleculer transporter, e.g. nats://127.0.0.1:4222 (default: in-process)",
+  SERVICES: "comma-separated services this node runs (default: all)",
+  AMQP_URL: "RabbitMQ URL; turns on AMQP intake and status publishing",
+  REDIS_URL: "Redis URL; turns on the Redis pub/sub status sink",
+  LOG_LEVEL: "fatal | error | warn | info | debug | trace (default info)",
+  NODE_ID: "Moleculer node id (default: host name + pid)",
+  BLACKTREE_PUBLIC_URL: "URL workers call back to (default http://127.0.0.1:$PORT)",
+  BLACKTREE_CALLBACK_SECRET: "key that signs worker callback tokens (default: generated into DATA_DIR)",
+  RECONCILE_INTERVAL_MS: "how often the lifecycle inspects running attempts (default 1000)",
+  DISPATCH_INTERVAL_MS: "how often the dispatcher looks for runnable jobs besides event wake-ups (default 1000)",
+};
+
+export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
+  const mode = (env.BLACKTREE_MODE ?? "development") as Mode;
+  if (mode !== "development" && mode !== "production") invalid("BLACKTREE_MODE", "must be development or production");
+  const port = int(env, "PORT", 3000, 0, 65535);
+  const list = (v?: string) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : null);
+  return {
+    mode,
+    port,
+    host: env.HOST || "0.0.0.0",
+    dataDir: path.resolve(cwd, env.DATA_DIR || "./data"),
+    pluginsConfig: path.resolve(cwd, env.PLUGINS_CONFIG || "./plugins.config.json"),
+    databaseUrl: env.DATABASE_URL || null,
+    transporter: env.TRANSPORTER || null,
+    services: list(env.SERVICES),
+    amqpUrl: env.AMQP_URL || null,
+    redisUrl: env.REDIS_URL || null,
+    logLevel: env.LOG_LEVEL || "info",
+    nodeId: env.NODE_ID || null,
+    publicUrl: (env.BLACKTREE_PUBLIC_URL || `http://127.0.0.1:${port}`).replace(/\/+$/, ""),
+    callbackSecret: env.BLACKTREE_CALLBACK_SECRET || null,
+    reconcileIntervalMs: int(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),
+    dispatchIntervalMs: int(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
+  };
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) invalid(name, `must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function invalid(name: string, message: string): never {
+  throw blacktreeError("CONFIG_INVALID", `${name} ${message}`, { fields: [{ field: name, message }] });
+}

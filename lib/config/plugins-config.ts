@@ -1,0 +1,141 @@
+import fs from "node:fs";
+import Validator from "fastest-validator";
+import { blacktreeError, FieldError } from "../errors";
+import type { Limits } from "../jobs/limits";
+import type { RetryPolicy, Timeouts } from "../jobs/policy";
+import { interpolateEnv } from "./interpolate";
+import type { Mode } from "./env";
+
+export interface PluginEntry {
+  use: string;
+  config?: Record<string, unknown>;
+}
+
+export interface Routing {
+  default: string;
+  byType: Record<string, string>;
+  fallback: Record<string, string[]>;
+  /** Whether a job may name its own target (among the loaded ones). */
+  allowJobTarget: boolean;
+}
+
+/** Per task type overrides, and the ceilings a job's own options must stay under. */
+export interface TaskTypeSettings {
+  timeouts?: Partial<Timeouts>;
+  maxTimeouts?: Partial<Timeouts>;
+  retry?: Partial<RetryPolicy>;
+  maxAttempts?: number;
+  [option: string]: unknown;
+}
+
+/** Security switches that differ between development and production. */
+export interface Policy {
+  allowLocalRepositories: boolean;
+  allowTestCommands: boolean;
+  [name: string]: unknown;
+}
+
+export interface PluginsConfig {
+  plugins: PluginEntry[];
+  routing: Routing;
+  limits: Limits;
+  taskTypes: Record<string, TaskTypeSettings>;
+  policy: Policy;
+}
+
+const timeoutsSchema = {
+  type: "object",
+  optional: true,
+  strict: true,
+  props: Object.fromEntries(
+    ["queueTimeout", "startTimeout", "runTimeout", "heartbeatTimeout", "totalTimeout"].map((k) => [k, { type: "number", integer: true, min: 0, optional: true }]),
+  ),
+};
+const countMap = { type: "record", optional: true, key: { type: "string" }, value: { type: "number", integer: true, min: 1 } };
+const policySchema = {
+  type: "object",
+  optional: true,
+  props: { allowLocalRepositories: { type: "boolean", optional: true }, allowTestCommands: { type: "boolean", optional: true } },
+};
+
+const schema = {
+  $$strict: true,
+  plugins: {
+    type: "array",
+    min: 1,
+    items: { type: "object", strict: true, props: { use: { type: "string", empty: false }, config: { type: "object", optional: true } } },
+  },
+  routing: {
+    type: "object",
+    strict: true,
+    props: {
+      default: { type: "string", empty: false },
+      byType: { type: "record", optional: true, key: { type: "string" }, value: { type: "string", empty: false } },
+      fallback: { type: "record", optional: true, key: { type: "string" }, value: { type: "array", items: "string" } },
+      allowJobTarget: { type: "boolean", optional: true },
+    },
+  },
+  limits: {
+    type: "object",
+    optional: true,
+    strict: true,
+    props: { global: { type: "number", integer: true, min: 1, optional: true }, byType: countMap, byTarget: countMap, perKey: { type: "number", integer: true, min: 1, optional: true } },
+  },
+  taskTypes: {
+    type: "record",
+    optional: true,
+    key: { type: "string" },
+    value: {
+      type: "object",
+      props: {
+        timeouts: timeoutsSchema,
+        maxTimeouts: timeoutsSchema,
+        retry: { type: "object", optional: true },
+        maxAttempts: { type: "number", integer: true, min: 1, optional: true },
+      },
+    },
+  },
+  policies: {
+    type: "object",
+    optional: true,
+    strict: true,
+    props: { development: policySchema, production: policySchema },
+  },
+};
+
+const check = new Validator({ useNewCustomCheckerFunction: true }).compile(schema);
+
+const DEFAULT_POLICY: Record<Mode, Policy> = {
+  development: { allowLocalRepositories: true, allowTestCommands: true },
+  production: { allowLocalRepositories: false, allowTestCommands: false },
+};
+
+/** Reads, interpolates and validates plugins.config.json; every error names the field. */
+export function loadPluginsConfig(file: string, env: NodeJS.ProcessEnv, mode: Mode): PluginsConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    throw blacktreeError("CONFIG_INVALID", `Cannot read plugins config ${file}: ${(err as Error).message}`, { file });
+  }
+  return parsePluginsConfig(raw, env, mode, file);
+}
+
+export function parsePluginsConfig(raw: unknown, env: NodeJS.ProcessEnv, mode: Mode, file = "plugins.config.json"): PluginsConfig {
+  const value = interpolateEnv(raw, env) as Record<string, any>;
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw blacktreeError("CONFIG_INVALID", `${file}: must be a JSON object`, { file });
+  }
+  const result = check(value);
+  if (result !== true) {
+    const fields: FieldError[] = (result as any[]).map((e) => ({ field: e.field, message: e.message, type: e.type }));
+    throw blacktreeError("CONFIG_INVALID", `${file}: ${fields.map((f) => f.message).join("; ")}`, { file, fields });
+  }
+  return {
+    plugins: value.plugins,
+    routing: { byType: {}, fallback: {}, allowJobTarget: true, ...value.routing },
+    limits: value.limits ?? {},
+    taskTypes: value.taskTypes ?? {},
+    policy: { ...DEFAULT_POLICY[mode], ...(value.policies?.[mode] ?? {}) },
+  };
+}

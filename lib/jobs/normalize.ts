@@ -1,0 +1,138 @@
+import { randomUUID } from "node:crypto";
+import Validator from "fastest-validator";
+import { blacktreeError, BlacktreeError, FieldError } from "../errors";
+import type { PluginsConfig } from "../config/plugins-config";
+import type { PluginRegistry } from "../plugins/registry";
+import type { PluginContext, TaskJob } from "../plugins/sdk";
+import { deriveJobId, JobSource, NewJob } from "./model";
+import { compileRetryPolicy, compileTimeouts } from "./policy";
+
+/** Fields every job may carry besides its task type's own. */
+const ENVELOPE_FIELDS = ["type", "jobId", "idempotencyKey", "priority", "target", "timeouts", "retry", "createdAt"] as const;
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+const checkEnvelope = new Validator({ useNewCustomCheckerFunction: true }).compile({
+  type: { type: "string", optional: true, empty: false, max: 63 },
+  jobId: { type: "string", optional: true, pattern: ID_PATTERN },
+  idempotencyKey: { type: "string", optional: true, pattern: ID_PATTERN },
+  priority: { type: "number", optional: true, integer: true, min: -1000, max: 1000 },
+  target: { type: "string", optional: true, empty: false, max: 63 },
+  timeouts: { type: "object", optional: true },
+  retry: { type: "object", optional: true },
+  createdAt: { type: "string", optional: true, max: 64 },
+});
+
+export interface NormalizeInput {
+  body: unknown;
+  source: JobSource;
+  /** From the transport: AMQP messageId or the REST Idempotency-Key header. */
+  idempotencyKey?: string | null;
+  parentId?: string | null;
+}
+
+export interface NormalizeDeps {
+  registry: PluginRegistry;
+  config: PluginsConfig;
+  ctx: PluginContext;
+  now?: number;
+}
+
+/**
+ * Envelope + the task type's schema + its semantic checks → a job ready to store, or a
+ * VALIDATION_FAILED / UNKNOWN_TASK_TYPE error listing every bad field.
+ */
+export async function normalizeJob(input: NormalizeInput, deps: NormalizeDeps): Promise<NewJob> {
+  const now = deps.now ?? Date.now();
+  const body = input.body;
+  if (!body || typeof body !== "object" || Array.isArray(body)) throw invalid([{ field: "", message: "the job must be a JSON object" }]);
+  const polluted = findForbiddenKey(body);
+  if (polluted) throw invalid([{ field: polluted, message: "is a forbidden key" }]);
+
+  const raw = body as Record<string, unknown>;
+  const envelope = checkEnvelope(raw);
+  if (envelope !== true) throw invalid(toFields(envelope as any[]));
+
+  const type = (raw.type as string | undefined) ?? "build"; // the legacy backend omits `type`
+  const taskType = deps.registry.taskType(type);
+  if (!taskType) {
+    throw blacktreeError("UNKNOWN_TASK_TYPE", `Unknown task type '${type}'`, {
+      fields: [{ field: "type", message: `must be one of ${[...deps.registry.taskTypes.keys()].join(", ")}`, actual: type }],
+    });
+  }
+
+  const params: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (!(ENVELOPE_FIELDS as readonly string[]).includes(k)) params[k] = v;
+  const checked = await taskType.checkParams(params);
+  if (checked !== true) throw invalid(toFields(checked as any[]));
+
+  const secrets: Record<string, string> = {};
+  for (const name of taskType.def.secretFields ?? []) {
+    if (typeof params[name] === "string" && params[name] !== "") secrets[name] = params[name] as string;
+    delete params[name];
+  }
+
+  const deploymentId = typeof params.deploymentId === "string" ? params.deploymentId : null;
+  const explicitKey = (raw.jobId as string | undefined) ?? (raw.idempotencyKey as string | undefined) ?? input.idempotencyKey ?? null;
+  if (explicitKey !== null && !ID_PATTERN.test(explicitKey)) throw invalid([{ field: "idempotencyKey", message: "must be 1-128 letters, digits or . _ : -" }]);
+  // Without a key or a createdAt there is nothing stable to hash: the job gets a fresh id.
+  const id = explicitKey || raw.createdAt ? deriveJobId({ idempotencyKey: explicitKey, type, deploymentId, createdAt: raw.createdAt as string | undefined }) : `job_${randomUUID().replace(/-/g, "").slice(0, 24)}`;
+
+  const taskJob: TaskJob = { id, type, deploymentId, attempt: 0, params };
+  await taskType.def.check?.(taskJob, deps.ctx);
+
+  const settings = deps.config.taskTypes[type] ?? {};
+  const timeouts = compileTimeouts([taskType.def.defaults?.timeouts, settings.timeouts], raw.timeouts as object | undefined, settings.maxTimeouts);
+  const retry = compileRetryPolicy([taskType.def.defaults?.retry, settings.retry], raw.retry as object | undefined, settings.maxAttempts ?? 10);
+
+  return {
+    id,
+    type,
+    state: "queued",
+    deploymentId,
+    priority: (raw.priority as number | undefined) ?? taskType.def.defaults?.priority ?? 0,
+    target: chooseTarget(type, raw.target as string | undefined, deps),
+    concurrencyKey: taskType.def.concurrencyKey?.(taskJob) ?? null,
+    params,
+    secrets,
+    timeouts,
+    retry,
+    source: input.source,
+    parentId: input.parentId ?? null,
+    error: null,
+    deadline: timeouts.totalTimeout ? now + timeouts.totalTimeout : null,
+    runAfter: null,
+  };
+}
+
+/** The job's own choice (when policy allows) > routing.byType > the type's default > routing.default. */
+function chooseTarget(type: string, requested: string | undefined, deps: NormalizeDeps): string {
+  const { routing } = deps.config;
+  if (requested !== undefined) {
+    if (!routing.allowJobTarget) throw invalid([{ field: "target", message: "jobs may not choose their target here" }]);
+    if (!deps.registry.target(requested)) throw invalid([{ field: "target", message: `must be one of ${[...deps.registry.targets.keys()].join(", ")}`, actual: requested } as FieldError]);
+    return requested;
+  }
+  const preferred = routing.byType[type] ?? deps.registry.taskType(type)?.def.defaults?.target;
+  return preferred && deps.registry.target(preferred) ? preferred : routing.default;
+}
+
+function findForbiddenKey(value: unknown, path = "", depth = 0): string | null {
+  if (depth > 32) return path || "";
+  if (!value || typeof value !== "object") return null;
+  for (const key of Object.keys(value)) {
+    const p = path ? `${path}.${key}` : key;
+    if (FORBIDDEN_KEYS.has(key)) return p;
+    const found = findForbiddenKey((value as Record<string, unknown>)[key], p, depth + 1);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+function toFields(errors: any[]): FieldError[] {
+  return errors.map((e) => ({ field: e.field ?? "", message: e.message, type: e.type, ...(e.expected !== undefined ? { expected: e.expected } : {}) }));
+}
+
+export function invalid(fields: FieldError[]): BlacktreeError {
+  return blacktreeError("VALIDATION_FAILED", `Invalid job: ${fields.map((f) => (f.field ? `${f.field}: ${f.message}` : f.message)).join("; ")}`, { fields });
+}

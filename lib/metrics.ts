@@ -1,0 +1,42 @@
+import client from "prom-client";
+import type { JobStore } from "./store/job-store";
+
+/** One prom-client registry for the node; `/metrics` serves it. */
+export const metricsRegistry = new client.Registry();
+client.collectDefaultMetrics({ register: metricsRegistry, prefix: "blacktree_process_" });
+
+let storeForGauges: JobStore | null = null;
+
+export const jobMetrics = {
+  jobs: new client.Gauge({
+    name: "blacktree_jobs",
+    help: "Jobs by state, type and target (counted from the store at scrape time)",
+    labelNames: ["state", "type", "target"],
+    registers: [metricsRegistry],
+    async collect() {
+      if (!storeForGauges) return;
+      this.reset();
+      for (const row of await storeForGauges.countByState()) this.set({ state: row.state, type: row.type, target: row.target ?? "" }, row.count);
+    },
+  }),
+  transitions: new client.Counter({ name: "blacktree_job_transitions_total", help: "Job state transitions seen by this node's status service", labelNames: ["to", "type"], registers: [metricsRegistry] }),
+  duration: new client.Histogram({
+    name: "blacktree_job_duration_seconds",
+    help: "Time from submission to a final state",
+    labelNames: ["type", "state"],
+    buckets: [1, 5, 15, 60, 300, 900, 1800, 3600],
+    registers: [metricsRegistry],
+  }),
+  queueWait: new client.Histogram({
+    name: "blacktree_job_queue_wait_seconds",
+    help: "Time from submission (or retry) to the launch of an attempt",
+    labelNames: ["type"],
+    buckets: [0.05, 0.25, 1, 5, 15, 60, 300],
+    registers: [metricsRegistry],
+  }),
+  launchErrors: new client.Counter({ name: "blacktree_launch_errors_total", help: "Failed launches by target and error type", labelNames: ["target", "type"], registers: [metricsRegistry] }),
+};
+
+export function bindMetricsStore(store: JobStore | null): void {
+  storeForGauges = store;
+}

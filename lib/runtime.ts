@@ -1,0 +1,42 @@
+import path from "node:path";
+import type { LoggerInstance } from "moleculer";
+import { CallbackTokens, loadCallbackSecret } from "./auth/callback-token";
+import { EnvConfig, loadEnvConfig } from "./config/env";
+import { loadPluginsConfig, PluginsConfig } from "./config/plugins-config";
+import { loadPlugins } from "./plugins/loader";
+import { PluginRegistry } from "./plugins/registry";
+import type { PluginContext, PluginLogger } from "./plugins/sdk";
+import { createStore } from "./store";
+import type { JobStore } from "./store/job-store";
+
+/** Everything the services share on one node: configuration, plugins, the store. */
+export interface Runtime {
+  env: EnvConfig;
+  config: PluginsConfig;
+  registry: PluginRegistry;
+  store: JobStore;
+  callbackTokens: CallbackTokens;
+  pluginContext(logger: PluginLogger): PluginContext;
+}
+
+/** Loads config and plugins (before the broker starts: a plugin error stops start-up with its code). */
+export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: string; store?: JobStore; config?: PluginsConfig } = {}): Promise<Runtime> {
+  const vars = opts.env ?? process.env;
+  const env = loadEnvConfig(vars, opts.cwd);
+  const config = opts.config ?? loadPluginsConfig(env.pluginsConfig, vars, env.mode);
+  const registry: PluginRegistry = loadPlugins(config, { baseDir: path.dirname(env.pluginsConfig) });
+  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir });
+  await store.migrate();
+  return {
+    env,
+    config,
+    registry,
+    store,
+    callbackTokens: new CallbackTokens(loadCallbackSecret(env.callbackSecret, env.dataDir)),
+    pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy }),
+  };
+}
+
+export function asPluginLogger(logger: LoggerInstance): PluginLogger {
+  return logger as unknown as PluginLogger;
+}

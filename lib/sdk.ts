@@ -1,0 +1,7 @@
+/** The public plugin SDK: what a third-party plugin imports (`blacktree-orchestrator/sdk`). */
+export * from "./plugins/sdk";
+export { checkRepository, checkGitRef, checkRelativePath, fieldError, isNonPublicIp } from "./plugins/checks";
+export { blacktreeError, errorType, isRetryable } from "./errors";
+export type { ErrorType, FieldError } from "./errors";
+export type { Timeouts, RetryPolicy, FailureReason } from "./jobs/policy";
+export type { JobResult } from "./jobs/model";
