@@ -1,0 +1,35 @@
+import { ServiceBroker } from "moleculer";
+import { brokerConfig } from "../moleculer.config";
+import { describeError } from "../lib/errors";
+import { createRuntime } from "../lib/runtime";
+import { nodeServices } from "../services";
+
+/** `npm start`: loads config and plugins first (a bad plugin stops start-up with its code), then starts the broker. */
+async function main() {
+  const rt = await createRuntime();
+  const broker = new ServiceBroker(brokerConfig(rt.env));
+  for (const schema of nodeServices(rt)) broker.createService(schema);
+  await broker.start();
+  const services = rt.env.services?.join(", ") ?? "all services";
+  broker.logger.info(`✅ Blacktree Orchestrator (${rt.env.mode}) running ${services} with the ${rt.store.dialect} store; gateway on http://127.0.0.1:${rt.env.port}`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    broker.logger.info(`🔄 ${signal}: stopping (running workers are left to finish and are adopted on the next start)`);
+    await broker.stop();
+    await rt.store.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((err) => {
+  const e = describeError(err);
+  const fields = (err as { data?: { fields?: Array<{ field: string; message: string }> } }).data?.fields;
+  process.stderr.write(`❌ Blacktree Orchestrator failed to start: ${e.type}: ${e.message}\n`);
+  for (const f of fields ?? []) process.stderr.write(`   - ${f.field}: ${f.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,33 @@
+/** Schema fragments for the fields of the Blacktree DeploymentMessage, shared by the built-in task types. */
+import { checkRelativePath, fieldError, TaskJob } from "../../lib/sdk";
+
+export const deploymentId = { type: "string", pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, messages: { stringPattern: "The 'deploymentId' field must be 1-128 letters, digits or . _ -" } };
+export const token = { type: "string", optional: true, max: 4096 };
+export const repository = { type: "string", empty: false, max: 2048 };
+export const branch = { type: "string", optional: true, default: "main", max: 255 };
+export const relativePath = (def: string) => ({ type: "string", optional: true, default: def, max: 1024 });
+/** The backend sends ports as strings ("3000"), sometimes empty: normalized in `checkPort`. */
+export const portNumber = { type: "any", optional: true };
+export const autoDeploy = { type: "boolean", optional: true, default: false, convert: true };
+
+export function checkPort(job: TaskJob<any>): void {
+  const v = job.params.portNumber;
+  if (v === undefined || v === null || v === "") {
+    delete job.params.portNumber;
+    return;
+  }
+  const n = typeof v === "string" && /^\d{1,5}$/.test(v) ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 65535) fieldError("portNumber", "must be a port number from 1 to 65535");
+  job.params.portNumber = n;
+}
+
+export function checkPaths(job: TaskJob<any>, names: string[]): void {
+  for (const name of names) {
+    if (typeof job.params[name] === "string") job.params[name] = checkRelativePath(job.params[name] as string, name, { allowEmpty: name === "composeFilePath" });
+  }
+}
+
+/** Docker image names are lower-case. */
+export function imageTag(job: TaskJob<any>): string {
+  return `blacktree/${(job.deploymentId ?? "job").toLowerCase()}:${job.id.slice(-12).toLowerCase().replace(/[^a-z0-9_.-]/g, "-")}`;
+}

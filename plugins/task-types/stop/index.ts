@@ -1,0 +1,19 @@
+import { definePlugin, defineTaskType } from "../../../lib/sdk";
+import { referenceWorkerCommand } from "../../../workers";
+import * as f from "../fields";
+
+/** `stop`: stop what a deployment's deploy started. Shares the deploy's concurrency key, so it never races one. */
+export const stopTaskType = defineTaskType<{ deploymentId: string }>({
+  name: "stop",
+  params: { deploymentId: f.deploymentId },
+  defaults: { timeouts: { runTimeout: 5 * 60_000 }, priority: 10 },
+  concurrencyKey: (job) => `deployment:${job.params.deploymentId}`,
+  toWorkload(job) {
+    return {
+      command: referenceWorkerCommand("deploy-worker"),
+      env: { BLACKTREE_ACTION: "stop", BLACKTREE_DEPLOYMENT_ID: job.params.deploymentId },
+    };
+  },
+});
+
+export default definePlugin({ name: "task-stop", apiVersion: "^1.0.0", taskTypes: [stopTaskType] });

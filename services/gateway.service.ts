@@ -1,0 +1,252 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, ServiceSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { blacktreeError, describeError } from "../lib/errors";
+import { attemptView, eventView, jobView } from "../lib/jobs/model";
+import { isJobState } from "../lib/jobs/states";
+import { bindMetricsStore, metricsRegistry } from "../lib/metrics";
+import type { TargetHandle } from "../lib/plugins/sdk";
+import type { Runtime } from "../lib/runtime";
+import type { JobFilter } from "../lib/store/job-store";
+import { targetServiceName } from "./target-host.service";
+
+type Req = IncomingMessage & { $params?: Record<string, unknown>; body?: unknown; $ctx?: Context };
+type Res = ServerResponse;
+
+/** REST under /api, worker callbacks under /api/worker, /health and /metrics. Only declared aliases are routed. */
+export function gatewayService(rt: Runtime): ServiceSchema {
+  const jsonBody = { json: { strict: false, limit: "256kb" }, urlencoded: false };
+  return {
+    name: "gateway",
+    mixins: [ApiGateway],
+    settings: {
+      port: rt.env.port,
+      ip: rt.env.host,
+      // Request paths only: bodies and responses may carry job fields.
+      logRequest: "info",
+      logRequestParams: null,
+      logResponse: "debug",
+      logResponseData: null,
+      routes: [
+        {
+          path: "/api/worker",
+          mappingPolicy: "restrict",
+          authorization: true,
+          bodyParsers: jsonBody,
+          aliases: {
+            "POST started": "gateway.workerStarted",
+            "POST heartbeat": "gateway.workerHeartbeat",
+            "POST result": "gateway.workerResult",
+            "GET secrets": "gateway.workerSecrets",
+          },
+          onError: writeError,
+        },
+        {
+          path: "/api",
+          mappingPolicy: "restrict",
+          bodyParsers: jsonBody,
+          aliases: {
+            "POST jobs": "gateway.submitJob",
+            "GET jobs": "gateway.listJobs",
+            "GET jobs/:id": "gateway.getJob",
+            "POST jobs/:id/cancel": "gateway.cancelJob",
+            "GET jobs/:id/logs": "gateway.jobLogs",
+            "GET plugins": "gateway.plugins",
+          },
+          onBeforeCall(ctx: Context<any, any>, _route: unknown, req: Req) {
+            // The body exactly as sent (moleculer-web merges it with query and path params).
+            ctx.meta.body = req.body;
+            const key = req.headers["idempotency-key"];
+            ctx.meta.idempotencyKey = typeof key === "string" ? key : null;
+          },
+          onError: writeError,
+        },
+        {
+          path: "/",
+          mappingPolicy: "restrict",
+          bodyParsers: false,
+          aliases: {
+            "GET health": "gateway.health",
+            "GET metrics"(req: Req, res: Res) {
+              metricsRegistry.metrics().then(
+                (text) => {
+                  res.setHeader("Content-Type", metricsRegistry.contentType);
+                  res.end(text);
+                },
+                (err) => writeError(req, res, err),
+              );
+            },
+          },
+          onError: writeError,
+        },
+      ],
+      onError: writeError,
+    },
+    actions: {
+      submitJob: {
+        visibility: "published",
+        async handler(ctx: Context<unknown, { body: unknown; idempotencyKey: string | null; $statusCode?: number }>) {
+          const result = await ctx.call<{ created: boolean }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey });
+          ctx.meta.$statusCode = result.created ? 202 : 200;
+          return result;
+        },
+      },
+      getJob: {
+        visibility: "published",
+        params: { id: "string" },
+        async handler(ctx: Context<{ id: string }>) {
+          const job = await rt.store.getJob(ctx.params.id);
+          if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
+          const [attempts, events] = await Promise.all([rt.store.getAttempts(job.id), rt.store.getEvents(job.id)]);
+          return { job: jobView(job), attempts: attempts.map(attemptView), history: events.map(eventView) };
+        },
+      },
+      listJobs: {
+        visibility: "published",
+        async handler(ctx: Context<Record<string, unknown>>) {
+          const q = ctx.params;
+          const filter: JobFilter = {};
+          if (q.state !== undefined) {
+            if (!isJobState(q.state)) throw blacktreeError("VALIDATION_FAILED", "Unknown state", { fields: [{ field: "state", message: "is not a job state" }] });
+            filter.state = q.state;
+          }
+          if (typeof q.type === "string") filter.type = q.type;
+          if (typeof q.deploymentId === "string") filter.deploymentId = q.deploymentId;
+          if (typeof q.cursor === "string") filter.cursor = q.cursor;
+          if (q.limit !== undefined) {
+            const n = Number(q.limit);
+            if (!Number.isInteger(n) || n < 1 || n > 500) throw blacktreeError("VALIDATION_FAILED", "Bad limit", { fields: [{ field: "limit", message: "must be a whole number from 1 to 500" }] });
+            filter.limit = n;
+          }
+          const page = await rt.store.listJobs(filter);
+          return { items: page.items.map(jobView), nextCursor: page.nextCursor };
+        },
+      },
+      cancelJob: {
+        visibility: "published",
+        params: { id: "string" },
+        async handler(ctx: Context<{ id: string }, { body: unknown }>) {
+          const body = ctx.meta.body as { reason?: unknown } | undefined;
+          const reason = typeof body?.reason === "string" ? body.reason.slice(0, 500) : "cancelled through the REST API";
+          return { job: await ctx.call("lifecycle.cancel", { id: ctx.params.id, reason, by: "api" }) };
+        },
+      },
+      jobLogs: {
+        visibility: "published",
+        params: { id: "string" },
+        async handler(ctx: Context<{ id: string }>) {
+          const job = await rt.store.getJob(ctx.params.id);
+          if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
+          const attempts = await rt.store.getAttempts(job.id);
+          const out = [];
+          for (const a of attempts) {
+            let lines = a.log !== null ? a.log.split("\n") : null;
+            if (lines === null && a.handle) {
+              try {
+                lines = ((await ctx.call(`${targetServiceName(a.target)}.logs`, { handle: a.handle as TargetHandle })) as { lines: string[] }).lines;
+              } catch (err) {
+                lines = [`(log unavailable: ${describeError(err).message})`];
+              }
+            }
+            out.push({ attempt: a.attempt, target: a.target, state: a.state, lines: lines ?? [] });
+          }
+          return { jobId: job.id, attempts: out };
+        },
+      },
+      plugins: {
+        visibility: "published",
+        handler() {
+          return rt.registry.describe();
+        },
+      },
+      health: {
+        visibility: "published",
+        async handler(this: any, ctx: Context<unknown, { $statusCode?: number }>) {
+          const checks: Record<string, { ok: boolean; error?: string }> = {};
+          try {
+            await rt.store.ping();
+            checks.store = { ok: true };
+          } catch (err) {
+            checks.store = { ok: false, error: describeError(err).message };
+          }
+          checks.broker = { ok: this.broker.started === true || this.broker.started === undefined };
+          const ok = Object.values(checks).every((c) => c.ok);
+          if (!ok) ctx.meta.$statusCode = 503;
+          return { status: ok ? "ok" : "unavailable", node: this.broker.nodeID, checks };
+        },
+      },
+      workerStarted: workerAction("lifecycle.workerStarted"),
+      workerHeartbeat: workerAction("lifecycle.workerHeartbeat"),
+      workerResult: {
+        visibility: "published",
+        async handler(ctx: Context<Record<string, unknown>, { worker: { jobId: string; attempt: number }; body: unknown }>) {
+          const result = sanitizeResult(ctx.params);
+          return ctx.call("lifecycle.workerResult", { ...ctx.meta.worker, result });
+        },
+      },
+      workerSecrets: workerAction("lifecycle.workerSecrets"),
+    },
+    methods: {
+      /** Worker routes take only a callback token scoped to one live job attempt. */
+      authorize(ctx: Context<unknown, { worker?: unknown }>, _route: unknown, req: Req) {
+        const header = req.headers.authorization ?? "";
+        const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+        const claims = token ? rt.callbackTokens.verify(token) : null;
+        if (!claims) throw blacktreeError("UNAUTHORIZED", "A valid worker token is required");
+        ctx.meta.worker = { jobId: claims.jobId, attempt: claims.attempt };
+      },
+    },
+    created() {
+      bindMetricsStore(rt.store);
+    },
+  };
+}
+
+function workerAction(target: string) {
+  return {
+    visibility: "published" as const,
+    handler(ctx: Context<unknown, { worker: { jobId: string; attempt: number } }>) {
+      return ctx.call(target, ctx.meta.worker);
+    },
+  };
+}
+
+/** Keeps a worker's result small and plain: scalars only, bounded strings. */
+function sanitizeResult(params: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(params).slice(0, 50)) {
+    if (k === "__proto__" || k === "constructor" || k === "prototype") continue;
+    if (typeof v === "string") out[k] = v.slice(0, 4096);
+    else if (typeof v === "number" || typeof v === "boolean" || v === null) out[k] = v;
+  }
+  return out;
+}
+
+/** Every error leaves as `{ error: { type, message, fields? } }` with the registry's status. */
+export function writeError(_req: Req, res: Res, err: any): void {
+  let status = Number(err?.code) || 500;
+  let type: string = err?.type || "INTERNAL";
+  let message: string = err?.message || "Internal error";
+  let fields = err?.data?.fields;
+  if (err?.type === "entity.parse.failed" || err?.name === "SyntaxError") {
+    status = 400;
+    type = "BAD_REQUEST";
+    message = "The request body is not valid JSON";
+    fields = [{ field: "body", message: "must be valid JSON" }];
+  } else if (err?.type === "entity.too.large") {
+    status = 413;
+    type = "PAYLOAD_TOO_LARGE";
+    message = "The request body is too large";
+  } else if (err?.type === "VALIDATION_ERROR" && Array.isArray(err.data)) {
+    status = 422;
+    type = "VALIDATION_FAILED";
+    fields = err.data.map((e: any) => ({ field: e.field, message: e.message }));
+  } else if (err?.name === "ServiceNotFoundError" || err?.name === "ServiceNotAvailableError") {
+    status = 503;
+  }
+  if (status < 400 || status > 599) status = 500;
+  if (status === 500 && type === "INTERNAL") message = "Internal error";
+  res.statusCode = status;
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.end(JSON.stringify({ error: { type, message, ...(Array.isArray(fields) ? { fields } : {}) } }));
+}

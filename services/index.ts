@@ -1,0 +1,33 @@
+import type { ServiceSchema } from "moleculer";
+import type { Runtime } from "../lib/runtime";
+import { dispatcherService } from "./dispatcher.service";
+import { gatewayService } from "./gateway.service";
+import { intakeService } from "./intake.service";
+import { lifecycleService } from "./lifecycle.service";
+import { statusService } from "./status.service";
+import { targetHostService } from "./target-host.service";
+import { validatorService } from "./validator.service";
+
+export const CORE_SERVICES = ["validator", "intake", "dispatcher", "lifecycle", "status", "gateway"] as const;
+
+/**
+ * The services this node runs: all of them by default, or those named in SERVICES
+ * (`targets` hosts every loaded launch target, `targets.<name>` one of them).
+ */
+export function nodeServices(rt: Runtime): ServiceSchema[] {
+  const wanted = rt.env.services;
+  const runs = (name: string) => !wanted || wanted.includes(name);
+  const factories: Record<(typeof CORE_SERVICES)[number], (rt: Runtime) => ServiceSchema> = {
+    validator: validatorService,
+    intake: intakeService,
+    dispatcher: dispatcherService,
+    lifecycle: lifecycleService,
+    status: statusService,
+    gateway: gatewayService,
+  };
+  const schemas = CORE_SERVICES.filter(runs).map((name) => factories[name](rt));
+  for (const loaded of rt.registry.targets.values()) {
+    if (runs("targets") || runs(`targets.${loaded.target.name}`)) schemas.push(targetHostService(rt, loaded));
+  }
+  return schemas;
+}

@@ -1,0 +1,70 @@
+import type { Context, ServiceSchema } from "moleculer";
+import type { LoadedTarget } from "../lib/plugins/registry";
+import type { LaunchRequest, PluginContext, TargetHandle } from "../lib/plugins/sdk";
+import { asPluginLogger, Runtime } from "../lib/runtime";
+
+export const targetServiceName = (target: string) => `targets.${target}`;
+
+/** Most log lines a `logs` call returns; the target bounds the bytes. */
+const MAX_LOG_LINES = 2000;
+
+/**
+ * Hosts one launch target as the Moleculer service `targets.<name>`, so the target can
+ * live on the node that holds its credentials or its Docker socket; the dispatcher and
+ * lifecycle reach it through the broker.
+ */
+export function targetHostService(rt: Runtime, loaded: LoadedTarget): ServiceSchema {
+  const { target, config } = loaded;
+  let ctx: PluginContext;
+  return {
+    name: targetServiceName(target.name),
+    metadata: { kind: "launch-target", target: target.name, plugin: loaded.plugin },
+    actions: {
+      launch: {
+        visibility: "public",
+        async handler(c: Context<LaunchRequest>) {
+          return target.launch(c.params, ctx);
+        },
+      },
+      inspect: {
+        visibility: "public",
+        async handler(c: Context<{ handles: TargetHandle[] }>) {
+          return target.inspect(c.params.handles, ctx);
+        },
+      },
+      stop: {
+        visibility: "public",
+        async handler(c: Context<{ handle: TargetHandle; reason: string }>) {
+          await target.stop(c.params.handle, c.params.reason, ctx);
+          return { stopped: true };
+        },
+      },
+      logs: {
+        visibility: "public",
+        async handler(c: Context<{ handle: TargetHandle }>) {
+          if (!target.logs) return { lines: [] };
+          const lines: string[] = [];
+          for await (const line of target.logs(c.params.handle, ctx)) {
+            lines.push(line);
+            if (lines.length > MAX_LOG_LINES) lines.shift();
+          }
+          return { lines };
+        },
+      },
+      list: {
+        visibility: "public",
+        async handler() {
+          return { keys: target.list ? await target.list(ctx) : null };
+        },
+      },
+    },
+    async started() {
+      ctx = rt.pluginContext(asPluginLogger(this.logger));
+      await target.init?.(config, ctx);
+      this.logger.info(`✅ launch target '${target.name}' ready`);
+    },
+    async stopped() {
+      await target.close?.();
+    },
+  };
+}
