@@ -15,7 +15,8 @@ type Res = ServerResponse;
 
 /** REST under /api, worker callbacks under /api/worker, /health and /metrics. Only declared aliases are routed. */
 export function gatewayService(rt: Runtime): ServiceSchema {
-  const jsonBody = { json: { strict: false, limit: "256kb" }, urlencoded: false };
+  // Every body is JSON whatever its Content-Type: `curl -d @job.json` sends it as a form.
+  const jsonBody = { json: { strict: false, limit: "256kb", type: () => true }, urlencoded: false };
   return {
     name: "gateway",
     mixins: [ApiGateway],

@@ -1,0 +1,89 @@
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { freePort, ROOT, tempDir } from "../support/orchestrator";
+import { waitFor } from "../support/wait";
+
+/**
+ * The real entry point as a separate process, killed with SIGKILL while jobs run and
+ * queue, then started again on the same data directory: nothing is lost, nothing runs twice.
+ */
+const TSX = pathToFileURL(require.resolve("tsx")).href;
+
+function startProcess(env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return child;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("restart while jobs run", () => {
+  let orchestrator: ChildProcess | undefined;
+  afterEach(() => orchestrator?.kill("SIGKILL"));
+
+  test("kill -9 and restart: every job ends once, running workers are adopted, not relaunched", async () => {
+    const dataDir = tempDir();
+    const repo = path.join(dataDir, "repo");
+    execFileSync("bash", [path.join(ROOT, "examples/create-local-repo.sh"), repo]);
+    // Two at a time, so that some jobs are still queued when the node dies.
+    const config = JSON.parse(fs.readFileSync(path.join(ROOT, "plugins.config.json"), "utf8"));
+    config.limits = { global: 2 };
+    const configFile = path.join(dataDir, "plugins.config.json");
+    fs.writeFileSync(configFile, JSON.stringify(config));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const env = { DATA_DIR: path.join(dataDir, "data"), PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100" };
+    const get = async (route: string) => (await fetch(url + route)).json() as Promise<any>;
+
+    orchestrator = startProcess(env);
+    await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not start" });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${url}/api/jobs`, { method: "POST", body: JSON.stringify({ type: "test", deploymentId: `restart-${i}`, repository: repo, testCommand: "sleep 2" }) });
+      expect(res.status).toBe(202);
+      ids.push(((await res.json()) as any).job.id);
+    }
+    const running = await waitFor(async () => {
+      const r = await get("/api/jobs?state=running");
+      return r.items.length === 2 ? r.items : null;
+    }, { timeout: 20_000, message: "two jobs never ran" });
+
+    const survivors = new Map<string, number>();
+    for (const r of running) survivors.set(r.id, (await get(`/api/jobs/${r.id}`)).attempts[0].handle.pid);
+
+    orchestrator.kill("SIGKILL");
+    await new Promise((resolve) => orchestrator!.once("exit", resolve));
+    for (const pid of survivors.values()) expect(alive(pid)).toBe(true); // workers outlive the node
+    const pids: number[] = [];
+    orchestrator = startProcess(env);
+    await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not restart" });
+
+    const finals = await waitFor(async () => {
+      const jobs = await Promise.all(ids.map((id) => get(`/api/jobs/${id}`)));
+      return jobs.every((j) => ["succeeded", "failed", "timed_out", "cancelled"].includes(j.job.state)) ? jobs : null;
+    }, { timeout: 60_000, message: "jobs did not all finish after the restart" });
+
+    for (const j of finals) {
+      expect(j.job.state).toBe("succeeded");
+      expect(j.attempts).toHaveLength(1); // adopted or launched once, never twice
+      pids.push(j.attempts[0].handle.pid);
+    }
+    // The workers that ran through the crash were adopted: same process, not a second launch.
+    for (const [id, pid] of survivors) expect(finals.find((j) => j.job.id === id).attempts[0].handle.pid).toBe(pid);
+    await waitFor(() => pids.every((pid) => !alive(pid)), { timeout: 10_000, message: "a worker process outlived its job" });
+  });
+});
