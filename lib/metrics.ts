@@ -29,7 +29,7 @@ export const jobMetrics = {
   }),
   queueWait: new client.Histogram({
     name: "blacktree_job_queue_wait_seconds",
-    help: "Time from submission (or retry) to the launch of an attempt",
+    help: "Time from submission to the launch of each attempt (retries include their backoff)",
     labelNames: ["type"],
     buckets: [0.05, 0.25, 1, 5, 15, 60, 300],
     registers: [metricsRegistry],

@@ -57,7 +57,8 @@ export function dispatcherService(rt: Runtime): ServiceSchema {
             const claims = await rt.store.claimJobs({ now: Date.now(), limits: rt.config.limits, max: CLAIM_BATCH });
             for (const { job, attempt } of claims) {
               jobMetrics.queueWait.observe({ type: job.type }, (attempt.launchedAt - job.createdAt) / 1000);
-              this.launch(job, attempt); // launches run concurrently; each handles its own failure
+              // Launches run concurrently; each records its own failure.
+              this.launch(job, attempt).catch((err: unknown) => this.logger.error(`❌ launch of job ${job.id} could not be recorded: ${describeError(err).message}`));
             }
             if (claims.length === CLAIM_BATCH) again = true;
           } while (again);

@@ -123,6 +123,18 @@ describe("REST jobs end to end", () => {
     expect(history.find((e: any) => e.to === "cancelled").data).toEqual({ reason: "changed my mind", by: "api" });
   });
 
+  test("the token is stored apart, never returned, and wiped when the job ends", async () => {
+    const token = "ghp_e2eSecretTokenValue0123456789";
+    const res = await node.http("POST", "/api/jobs", { ...build(), token });
+    expect(res.text).not.toContain(token);
+    expect(await node.rt.store.getSecrets(res.body.job.id)).toEqual({ token });
+    const done = await waitFinal(res.body.job.id);
+    expect(done.job.state).toBe("succeeded");
+    expect(JSON.stringify(done)).not.toContain(token);
+    expect((await node.http("GET", `/api/jobs/${res.body.job.id}/logs`)).text).not.toContain(token);
+    expect(await node.rt.store.getSecrets(res.body.job.id)).toEqual({});
+  });
+
   test("the same Idempotency-Key returns the existing job", async () => {
     const first = await node.http("POST", "/api/jobs", build(), { "Idempotency-Key": "same-key-1" });
     const second = await node.http("POST", "/api/jobs", build(), { "Idempotency-Key": "same-key-1" });
