@@ -5,6 +5,7 @@ import Validator from "fastest-validator";
 import type { LaunchRequest, PluginContext, TargetStatus, Workload } from "../../lib/plugins/sdk";
 import processPlugin, { createProcessTarget, type ProcessHandle, type ProcessTargetConfig } from "../../plugins/targets/process";
 import { waitFor } from "../support/wait";
+import { isGone, procState } from "../support/process";
 
 /** Real child processes under the real wrapper; everything is polled with a deadline. */
 
@@ -68,25 +69,6 @@ async function logLines(target: Target, handle: ProcessHandle): Promise<string[]
 async function workerPid(target: Target, handle: ProcessHandle): Promise<number> {
   const line = await waitFor(async () => (await logLines(target, handle)).find((l) => l.startsWith("pid ")), { message: "worker printed its pid" });
   return Number(line.slice(4));
-}
-
-function procState(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0];
-  } catch {
-    return null;
-  }
-}
-
-/** Gone, or a zombie: this container's PID 1 never reaps orphans, so zombies stay but run nothing. */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  return procState(pid) === "Z";
 }
 
 /** Process groups holding a process with `marker` in its argv: one per wrapper launched. */

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { ROOT, startNode, tempDir, TestNode } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
+import { isGone } from "../support/process";
 
 /** Drives a whole node over HTTP: real broker, gateway, SQLite, process target and reference worker. */
 let node: TestNode;
@@ -17,15 +18,6 @@ async function waitFinal(id: string, timeout = 30_000) {
     },
     { timeout, message: `job ${id} never reached a final state` },
   );
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 beforeAll(async () => {
@@ -90,7 +82,7 @@ describe("REST jobs end to end", () => {
     expect(done.job.state).toBe("timed_out");
     expect(done.attempts[0].reason).toMatch(/runTimeout/);
     const pid = done.attempts[0].handle.pid;
-    await waitFor(() => !alive(pid), { timeout: 10_000, message: `worker ${pid} still alive` });
+    await waitFor(() => isGone(pid), { timeout: 10_000, message: `worker ${pid} still alive` });
   });
 
   test("a job failing with maxAttempts 3 shows three attempts with growing delays", async () => {
@@ -118,7 +110,7 @@ describe("REST jobs end to end", () => {
     expect(cancel.status).toBe(200);
     expect(cancel.body.job.state).toBe("cancelled");
     const pid = running.attempts[0].handle.pid;
-    await waitFor(() => !alive(pid), { timeout: 10_000, message: `worker ${pid} still alive after cancel` });
+    await waitFor(() => isGone(pid), { timeout: 10_000, message: `worker ${pid} still alive after cancel` });
     const history = (await node.http("GET", `/api/jobs/${id}`)).body.history;
     expect(history.find((e: any) => e.to === "cancelled").data).toEqual({ reason: "changed my mind", by: "api" });
   });

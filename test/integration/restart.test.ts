@@ -4,6 +4,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { freePort, ROOT, tempDir } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
+import { isGone } from "../support/process";
 
 /**
  * The real entry point as a separate process, killed with SIGKILL while jobs run and
@@ -20,15 +21,6 @@ function startProcess(env: Record<string, string>): ChildProcess {
   child.stdout!.resume();
   child.stderr!.resume();
   return child;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("restart while jobs run", () => {
@@ -67,7 +59,7 @@ describe("restart while jobs run", () => {
 
     orchestrator.kill("SIGKILL");
     await new Promise((resolve) => orchestrator!.once("exit", resolve));
-    for (const pid of survivors.values()) expect(alive(pid)).toBe(true); // workers outlive the node
+    for (const pid of survivors.values()) expect(isGone(pid)).toBe(false); // workers outlive the node
     const pids: number[] = [];
     orchestrator = startProcess(env);
     await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not restart" });
@@ -84,6 +76,6 @@ describe("restart while jobs run", () => {
     }
     // The workers that ran through the crash were adopted: same process, not a second launch.
     for (const [id, pid] of survivors) expect(finals.find((j) => j.job.id === id).attempts[0].handle.pid).toBe(pid);
-    await waitFor(() => pids.every((pid) => !alive(pid)), { timeout: 10_000, message: "a worker process outlived its job" });
+    await waitFor(() => pids.every((pid) => isGone(pid)), { timeout: 10_000, message: "a worker process outlived its job" });
   });
 });
