@@ -23,6 +23,8 @@ export interface EnvConfig {
   callbackSecret: string | null;
   reconcileIntervalMs: number;
   dispatchIntervalMs: number;
+  /** How often the lifecycle looks for orphan workers on each target. */
+  reapIntervalMs: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -42,6 +44,7 @@ export const ENV_DOCS: Record<string, string> = {
   BLACKTREE_CALLBACK_SECRET: "key that signs worker callback tokens (default: generated into DATA_DIR)",
   RECONCILE_INTERVAL_MS: "how often the lifecycle inspects running attempts (default 1000)",
   DISPATCH_INTERVAL_MS: "how often the dispatcher looks for runnable jobs besides event wake-ups (default 1000)",
+  REAP_INTERVAL_MS: "how often the lifecycle stops orphan workers that no live attempt owns (default 30000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -66,6 +69,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     callbackSecret: env.BLACKTREE_CALLBACK_SECRET || null,
     reconcileIntervalMs: int(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),
     dispatchIntervalMs: int(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
+    reapIntervalMs: int(env, "REAP_INTERVAL_MS", 30_000, 100, 3_600_000),
   };
 }
 

@@ -68,6 +68,11 @@ export interface TaskType<P = Record<string, unknown>> {
   defaults?: TaskTypeDefaults;
   /** Jobs with the same key never run at once (e.g. `deploymentId` for deploy and stop). */
   concurrencyKey?(job: TaskJob<P>): string | null;
+  /**
+   * When a job of this type is accepted, the other live jobs of this deployment are
+   * cancelled (a `stop` ends its deployment's builds and deploys).
+   */
+  cancelsOnSubmit?(job: TaskJob<P>): { deploymentId: string } | null;
   /** Semantic checks beyond the schema; throw a VALIDATION_FAILED error naming the field. */
   check?(job: TaskJob<P>, ctx: PluginContext): void | Promise<void>;
   toWorkload(job: TaskJob<P>, ctx: PluginContext): Workload;
