@@ -18,6 +18,16 @@ export interface WorkerStatus {
 
 const MAX_LOG_LINES = 2000;
 
+/** Runs tasks one after another (a failed task does not stop the next). */
+class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
 /**
  * A long-lived pool worker node: joins the cluster, advertises its capacity and labels,
  * and runs the workloads the pool target assigns it as child processes through its own
@@ -27,6 +37,7 @@ const MAX_LOG_LINES = 2000;
 export function workerService(settings: WorkerEnvConfig): ServiceSchema {
   const target: LaunchTarget = processPlugin.targets![0]();
   const reserving = new Set<string>();
+  const admissions = new SerialQueue();
   let ctx: PluginContext;
 
   const status = async (nodeID: string): Promise<WorkerStatus> => ({
@@ -50,18 +61,22 @@ export function workerService(settings: WorkerEnvConfig): ServiceSchema {
         visibility: "public",
         async handler(this: any, c: Context<{ req: LaunchRequest }>) {
           const { req } = c.params;
-          const known = (await target.inspect([{ key: req.key }], ctx))[0]?.state !== "lost";
-          // A key this node already runs (or ran) is answered, never refused: launch is idempotent.
-          if (!known && (await status(this.broker.nodeID)).busy >= settings.capacity) {
-            throw blacktreeError("LAUNCH_FAILED", `worker node ${this.broker.nodeID} is full (${settings.capacity} workloads)`, { nodeID: this.broker.nodeID, full: true }, { retryable: true });
-          }
-          reserving.add(req.key);
+          const nodeID: string = this.broker.nodeID;
+          // Checked and reserved one launch at a time, so concurrent launches never overbook the node.
+          await admissions.run(async () => {
+            const known = (await target.inspect([{ key: req.key }], ctx))[0]?.state !== "lost";
+            // A key this node already runs (or ran) is answered, never refused: launch is idempotent.
+            if (!known && (await status(nodeID)).busy >= settings.capacity) {
+              throw blacktreeError("LAUNCH_FAILED", `worker node ${nodeID} is full (${settings.capacity} workloads)`, { nodeID, full: true }, { retryable: true });
+            }
+            reserving.add(req.key);
+          });
           try {
             await target.launch(req, ctx);
           } finally {
             reserving.delete(req.key);
           }
-          return { key: req.key, nodeID: this.broker.nodeID };
+          return { key: req.key, nodeID };
         },
       },
       inspect: {
