@@ -6,7 +6,12 @@ export const TEST_IMAGE = "local/busybox:1";
 
 /** Makes sure the engine answers and the test image exists (idempotent; .ci/run does the same). */
 export function ensureTestImage(): void {
-  execFileSync("bash", [path.join(__dirname, "docker-image.sh"), TEST_IMAGE], { stdio: "ignore", timeout: 120_000 });
+  try {
+    execFileSync("bash", [path.join(__dirname, "docker-image.sh"), TEST_IMAGE], { stdio: "pipe", timeout: 120_000 });
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
+    throw new Error(`the docker tests need a Docker engine and ${TEST_IMAGE}: run (as root) bash test/support/docker-engine.sh, or .ci/run. ${stderr}`);
+  }
 }
 
 /** Container ids carrying a label (`name=value`), running or not, counted by the docker CLI (outside the target). */
