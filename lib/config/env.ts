@@ -17,6 +17,8 @@ export interface EnvConfig {
   redisUrl: string | null;
   logLevel: string;
   nodeId: string | null;
+  /** Moleculer namespace: only nodes of one namespace see each other on a transporter. */
+  namespace: string;
   /** Base URL workers use to call back; must be reachable from where workers run. */
   publicUrl: string;
   /** Signs worker callback tokens; generated per data dir when unset. */
@@ -40,6 +42,7 @@ export const ENV_DOCS: Record<string, string> = {
   REDIS_URL: "Redis URL; turns on the Redis pub/sub status sink",
   LOG_LEVEL: "fatal | error | warn | info | debug | trace (default info)",
   NODE_ID: "Moleculer node id (default: host name + pid)",
+  NAMESPACE: "Moleculer namespace; orchestrator and worker nodes must share it (default blacktree)",
   BLACKTREE_PUBLIC_URL: "URL workers call back to (default http://127.0.0.1:$PORT)",
   BLACKTREE_CALLBACK_SECRET: "key that signs worker callback tokens (default: generated into DATA_DIR)",
   RECONCILE_INTERVAL_MS: "how often the lifecycle inspects running attempts (default 1000)",
@@ -65,6 +68,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     redisUrl: env.REDIS_URL || null,
     logLevel: env.LOG_LEVEL || "info",
     nodeId: env.NODE_ID || null,
+    namespace: env.NAMESPACE || "blacktree",
     publicUrl: (env.BLACKTREE_PUBLIC_URL || `http://127.0.0.1:${port}`).replace(/\/+$/, ""),
     callbackSecret: env.BLACKTREE_CALLBACK_SECRET || null,
     reconcileIntervalMs: int(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),

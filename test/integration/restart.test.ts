@@ -1,7 +1,7 @@
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { ChildProcess, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { startEntryPoint as startProcess } from "../support/entry-point";
 import { freePort, ROOT, tempDir } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
 import { isGone } from "../support/process";
@@ -10,19 +10,6 @@ import { isGone } from "../support/process";
  * The real entry point as a separate process, killed with SIGKILL while jobs run and
  * queue, then started again on the same data directory: nothing is lost, nothing runs twice.
  */
-const TSX = pathToFileURL(require.resolve("tsx")).href;
-
-function startProcess(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
-}
-
 describe("restart while jobs run", () => {
   let orchestrator: ChildProcess | undefined;
   afterEach(() => orchestrator?.kill("SIGKILL"));
