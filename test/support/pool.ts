@@ -7,12 +7,8 @@ import { killHard, startEntryPoint } from "./entry-point";
 import { tempDir } from "./orchestrator";
 import { waitFor } from "./wait";
 
-/**
- * The transporter of the pool tests; each test run gets its own Moleculer namespace on it.
- * Redis by default: Moleculer's NATS transporter needs the `nats` package, which is not a
- * dependency yet (TEST_TRANSPORTER=nats://127.0.0.1:4222 once it is).
- */
-export const TRANSPORTER = process.env.TEST_TRANSPORTER ?? "redis://127.0.0.1:6379";
+/** The transporter of the pool tests (real NATS); each test run gets its own Moleculer namespace on it. */
+export const TRANSPORTER = process.env.TEST_TRANSPORTER ?? "nats://127.0.0.1:4222";
 
 export const uniqueNamespace = (what: string) => `bt-${what}-${process.pid}-${Date.now().toString(36)}`;
 
