@@ -4,6 +4,7 @@ import { AMQP_URL, BACKEND_RESULTS, backendMessage, BackendClient, REDIS_URL, TE
 import { CaptureLogger } from "../support/capture-logger";
 import { useInstantTarget } from "../support/instant";
 import { startNode, TestNode } from "../support/orchestrator";
+import { lastSeq } from "../support/outbox";
 import { waitFor } from "../support/wait";
 
 /**
@@ -48,7 +49,7 @@ describe("RabbitMQ intake and results, as the backend sees them", () => {
 
     await waitFor(() => ids.every((id) => resultsFor(id).length >= 1), { timeout: 20_000, message: "results for every deployment" });
     // Quiet period measured by the outbox, not a sleep: every sink's cursor is at the end.
-    await waitFor(async () => (await node.rt.store.getCursor("amqp")) === (await lastSeq(node)), { message: "amqp sink drained" });
+    await waitFor(async () => (await node.rt.store.getCursor("amqp")) === (await lastSeq(node.rt.store)), { message: "amqp sink drained" });
 
     for (const id of ids) {
       const mine = resultsFor(id);
@@ -101,12 +102,3 @@ describe("RabbitMQ intake and results, as the backend sees them", () => {
     expect(metrics).toMatch(/blacktree_amqp_connected\{connection="blacktree-status"\} 1/);
   });
 });
-
-async function lastSeq(n: TestNode): Promise<number> {
-  let seq = 0;
-  for (;;) {
-    const page = await n.rt.store.readEvents(seq, 1000);
-    if (!page.length) return seq;
-    seq = page[page.length - 1].seq;
-  }
-}
