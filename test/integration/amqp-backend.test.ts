@@ -5,6 +5,7 @@ import { CaptureLogger } from "../support/capture-logger";
 import { useInstantTarget } from "../support/instant";
 import { startNode, TestNode } from "../support/orchestrator";
 import { lastSeq } from "../support/outbox";
+import { exclusive } from "../support/exclusive";
 import { waitFor } from "../support/wait";
 
 /**
@@ -19,7 +20,10 @@ const results: any[] = [];
 const statusEvents: any[] = [];
 const run = randomUUID().slice(0, 8);
 
+let release: (() => void) | undefined;
+
 beforeAll(async () => {
+  release = await exclusive("amqp");
   backend = await BackendClient.connect("test-backend");
   await backend.purgeAll();
   node = await startNode({ env: { AMQP_URL, REDIS_URL, LOG_LEVEL: "debug" }, configure: useInstantTarget, broker: { logger } });
@@ -29,12 +33,16 @@ beforeAll(async () => {
     backend.channel.ack(m);
   });
   statusWatch = await backend.watchStatus((e) => statusEvents.push(e));
-});
+}, 300_000);
 
 afterAll(async () => {
-  await node?.stop();
-  await statusWatch?.close().catch(() => undefined);
-  await backend?.close();
+  try {
+    await node?.stop();
+    await statusWatch?.close().catch(() => undefined);
+    await backend?.close();
+  } finally {
+    release?.();
+  }
 });
 
 const resultsFor = (id: string) => results.filter((r) => r.deploymentId === id);

@@ -6,6 +6,7 @@ import { useInstantTarget } from "../support/instant";
 import { countFinal, countStates, lastSeq, total } from "../support/outbox";
 import { startNode, TestNode } from "../support/orchestrator";
 import { LAUNCH_LOG } from "../support/plugins/instant";
+import { exclusive } from "../support/exclusive";
 import { waitFor } from "../support/wait";
 
 /**
@@ -17,9 +18,19 @@ const JOBS = 1000;
 let node: TestNode;
 const clients: BackendClient[] = [];
 
+let release: (() => void) | undefined;
+
+beforeAll(async () => {
+  release = await exclusive("amqp");
+}, 300_000);
+
 afterAll(async () => {
-  await node?.stop();
-  for (const c of clients) await c.close();
+  try {
+    await node?.stop();
+    for (const c of clients) await c.close();
+  } finally {
+    release?.();
+  }
 });
 
 test("1,000 jobs through two forced reconnects: every job stored once, one result each", async () => {
