@@ -24,8 +24,8 @@ export function amqpSink(link: AmqpLink, store: JobStore): StatusSink {
   let inDoubt = true; // after a start, the previous process may have left results unconfirmed
   let routed = new Set<string>();
 
+  /** Adds to what is known routed (receipts are consumed as read, so earlier ones are kept until a batch is fully confirmed). */
   async function readReceipts(): Promise<void> {
-    routed = new Set();
     await link.withChannel(async (ch) => {
       for (;;) {
         const msg = await ch.get(RECEIPTS_QUEUE, { noAck: true });
