@@ -28,7 +28,13 @@ export function amqpMixin(rt: Runtime, opts: { name: string; setup?: (ch: Confir
       registerReadiness(check, () => (link.ready ? { ok: true } : { ok: false, error: link.lastError ?? "not connected" }));
     },
     async started(this: any) {
-      await (this.amqp as AmqpLink).start(rt.env.amqpConnectTimeoutMs);
+      try {
+        await (this.amqp as AmqpLink).start(rt.env.amqpConnectTimeoutMs);
+      } catch (err) {
+        // Stop reconnecting: the node is not starting.
+        await (this.amqp as AmqpLink).stop(0);
+        throw err;
+      }
     },
     async stopped(this: any) {
       unregisterReadiness(check);

@@ -66,7 +66,14 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
   const rt = await createRuntime({ env, cwd: ROOT, config });
   const broker = new ServiceBroker({ ...brokerConfig(rt.env), nodeID: `test-${port}`, ...opts.broker });
   for (const schema of nodeServices(rt)) broker.createService(schema);
-  await broker.start();
+  try {
+    await broker.start();
+  } catch (err) {
+    // Whatever did start (gateway, clocks, connections) must not outlive the failed start.
+    await broker.stop().catch(() => undefined);
+    await rt.store.close();
+    throw err;
+  }
   const url = `http://127.0.0.1:${port}`;
   return {
     rt,

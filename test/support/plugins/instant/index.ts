@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { definePlugin, defineTarget } from "../../../../lib/sdk";
+import { definePlugin, defineTarget, defineTaskType } from "../../../../lib/sdk";
 
 /** The file, under the node's data dir, where every launch appends its key (one line each). */
 export const LAUNCH_LOG = "instant-launches.log";
@@ -13,6 +13,20 @@ export const LAUNCH_LOG = "instant-launches.log";
 export default definePlugin({
   name: "test-instant",
   apiVersion: "^1.0.0",
+  taskTypes: [
+    // Validation that takes a while: keeps messages in flight long enough to watch a drain.
+    defineTaskType<{ deploymentId: string; checkDelayMs: number }>({
+      name: "sleepy",
+      params: { deploymentId: { type: "string" }, checkDelayMs: { type: "number", integer: true, min: 0, max: 10_000 } },
+      defaults: { target: "instant" },
+      async check(job) {
+        await new Promise((resolve) => setTimeout(resolve, job.params.checkDelayMs));
+      },
+      toWorkload() {
+        return { command: ["true"], env: {} };
+      },
+    }),
+  ],
   targets: [
     defineTarget(() => ({
       name: "instant",
