@@ -12,6 +12,8 @@ import { amqpMixin } from "../mixins/amqp.mixin";
 
 /** Fallback poll: wake-ups come with `outbox.written`, but another node's writes may not reach us. */
 const POLL_MS = 500;
+/** How long start-up waits for Redis before draining without it (its sink catches up once connected). */
+const REDIS_START_WAIT_MS = 3000;
 
 /**
  * Drains the outbox in commit order to each sink from the sink's own cursor: Moleculer
@@ -32,7 +34,7 @@ export function statusService(rt: Runtime): ServiceSchema {
         for (const d of drains) d.kick();
       },
     },
-    started(this: any) {
+    async started(this: any) {
       const logger = asPluginLogger(this.logger);
       sinks = [moleculerSink(this.broker, rt.store)];
       if (rt.env.amqpUrl) sinks.push(amqpSink(this.amqp as AmqpLink, rt.store));
@@ -40,6 +42,7 @@ export function statusService(rt: Runtime): ServiceSchema {
         const redis = redisSink(rt.env.redisUrl, rt.store, logger);
         registerReadiness("redis", () => (redis.ready ? { ok: true } : { ok: false, error: redis.lastError ?? "not connected" }));
         sinks.push(redis);
+        await redis.connected(REDIS_START_WAIT_MS);
       }
       drains = sinks.map((sink) => new SinkDrain(rt.store, sink, logger));
       timer = setInterval(() => drains.forEach((d) => d.kick()), POLL_MS);

@@ -111,8 +111,9 @@ export class AmqpLink {
    * reject with PUBLISH_FAILED; so do nacks and a channel lost before the confirm.
    */
   publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish = {}): Promise<void> {
+    // Still allowed while draining: in-flight messages may need to publish (dead letters) before they are acked.
     const ch = this.channel;
-    if (!ch || this.stopping) return Promise.reject(blacktreeError("AMQP_UNAVAILABLE", `AMQP ${this.opts.name} is not connected`));
+    if (!ch) return Promise.reject(blacktreeError("AMQP_UNAVAILABLE", `AMQP ${this.opts.name} is not connected`));
     const messageId = options.messageId ?? randomUUID();
     return new Promise<void>((resolve, reject) => {
       const done = (err: unknown) => {
@@ -169,7 +170,8 @@ export class AmqpLink {
     });
     await this.opts.setup?.(ch);
     this.consumerTags.clear();
-    for (const consumer of this.consumers) {
+    // A reconnect during a drain must not start consuming again.
+    for (const consumer of this.stopping ? [] : this.consumers) {
       // Per-consumer prefetch (RabbitMQ ≥ 3.3: `global: false` applies to consumers started after it).
       await ch.prefetch(consumer.prefetch, false);
       const { consumerTag } = await ch.consume(consumer.queue, (msg) => {

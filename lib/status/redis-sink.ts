@@ -11,7 +11,7 @@ import { statusEvent } from "./views";
 export const REDIS_CHANNEL = "blacktree.status";
 
 /** Redis pub/sub: every event on `blacktree.status` and on `blacktree.status.<deploymentId>`. */
-export function redisSink(url: string, store: JobStore, logger: PluginLogger): StatusSink & { readonly ready: boolean; lastError: string | null } {
+export function redisSink(url: string, store: JobStore, logger: PluginLogger): StatusSink & { readonly ready: boolean; lastError: string | null; connected(timeoutMs: number): Promise<void> } {
   const where = redactUrl(url);
   // No offline queue: while Redis is down a publish fails at once and the cursor stays put.
   const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false, retryStrategy: (n) => Math.min(5000, 100 * 2 ** Math.min(n, 6)) });
@@ -36,6 +36,19 @@ export function redisSink(url: string, store: JobStore, logger: PluginLogger): S
       const failed = results.find(([err]) => err);
       if (failed) throw failed[0];
       await delivered(events[events.length - 1].seq);
+    },
+    /** Resolves once connected, or after `timeoutMs` (Redis is optional: the sink retries on its own). */
+    connected(timeoutMs: number): Promise<void> {
+      if (redis.status === "ready") return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        function done() {
+          clearTimeout(timer);
+          redis.off("ready", done);
+          resolve();
+        }
+        redis.once("ready", done);
+      });
     },
     async close() {
       redis.disconnect();
