@@ -100,3 +100,8 @@ export function backendMessage(deploymentId: string, extra: Record<string, unkno
 }
 
 export const TEST_TOKEN = "ghp_amqpTestSecretToken0123456789abcdef";
+
+/** rabbitmqctl as root: users and permissions for outage tests. */
+export function rabbitmqctl(...args: string[]): void {
+  execFileSync("rabbitmqctl", args, { stdio: "ignore", timeout: 30_000 });
+}
