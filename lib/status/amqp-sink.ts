@@ -24,11 +24,14 @@ export function amqpSink(link: AmqpLink, store: JobStore): StatusSink {
   let inDoubt = true; // after a start, the previous process may have left results unconfirmed
   let routed = new Set<string>();
 
-  /** Adds to what is known routed (receipts are consumed as read, so earlier ones are kept until a batch is fully confirmed). */
+  /**
+   * Adds what the receipts show routed to what is known. Receipts stay unacked until a
+   * batch is fully confirmed, so a crash in between leaves them for the next start.
+   */
   async function readReceipts(): Promise<void> {
     await link.withChannel(async (ch) => {
       for (;;) {
-        const msg = await ch.get(RECEIPTS_QUEUE, { noAck: true });
+        const msg = await ch.get(RECEIPTS_QUEUE, { noAck: false });
         if (!msg) break;
         if (msg.properties.messageId) routed.add(String(msg.properties.messageId));
       }
@@ -81,8 +84,13 @@ export function amqpSink(link: AmqpLink, store: JobStore): StatusSink {
         throw failure;
       }
       // Everything confirmed: no result of this batch is in doubt any more.
+      if (results > 0 || routed.size > 0) {
+        await link.withChannel(async (ch) => {
+          ch.ackAll(); // the receipts read (this channel consumes nothing else)
+          await ch.purgeQueue(RECEIPTS_QUEUE);
+        });
+      }
       routed = new Set();
-      if (results > 0) await link.withChannel((ch) => ch.purgeQueue(RECEIPTS_QUEUE));
     },
   };
 }
