@@ -32,6 +32,8 @@ export interface EnvConfig {
   callbackSecret: string | null;
   reconcileIntervalMs: number;
   dispatchIntervalMs: number;
+  /** An attempt still without a handle this long after its claim is launched again (same key). */
+  relaunchAfterMs: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -56,6 +58,7 @@ export const ENV_DOCS: Record<string, string> = {
   BLACKTREE_CALLBACK_SECRET: "key that signs worker callback tokens (default: generated into DATA_DIR)",
   RECONCILE_INTERVAL_MS: "how often the lifecycle inspects running attempts (default 1000)",
   DISPATCH_INTERVAL_MS: "how often the dispatcher looks for runnable jobs besides event wake-ups (default 1000)",
+  RELAUNCH_AFTER_MS: "an attempt still without a handle this long after its claim (e.g. the node died mid-launch) is launched again with the same key (default 30000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -85,6 +88,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     callbackSecret: env.BLACKTREE_CALLBACK_SECRET || null,
     reconcileIntervalMs: int(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),
     dispatchIntervalMs: int(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
+    relaunchAfterMs: int(env, "RELAUNCH_AFTER_MS", 30_000, 100, 3_600_000),
   };
 }
 

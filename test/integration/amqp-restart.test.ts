@@ -75,7 +75,7 @@ test("kill -9 in the middle of a 1,000-job burst, restart: every job stored once
   fs.writeFileSync(configFile, JSON.stringify(config));
   const dataDir = path.join(dir, "data");
   const port = await freePort();
-  const env = { DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", AMQP_URL, RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100" };
+  const env = { DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", AMQP_URL, RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100", RELAUNCH_AFTER_MS: "1000" };
   const db = path.join(dataDir, "blacktree.db");
   const healthy = () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
 
