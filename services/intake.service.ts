@@ -1,6 +1,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import type { AmqpLink } from "../lib/amqp/amqp-link";
 import { handleExecuteMessage } from "../lib/amqp/execute-consumer";
+import { replayBody } from "../lib/amqp/redact";
 import { assertExecuteQueue, EXCHANGE, EXECUTE_KEY, EXECUTE_QUEUE } from "../lib/amqp/topology";
 import { blacktreeError } from "../lib/errors";
 import type { JobSource, NewJob } from "../lib/jobs/model";
@@ -46,7 +47,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
           return { items: (await rt.store.listDeadLetters(ctx.params.limit)).map(deadLetterView) };
         },
       },
-      /** Publishes the stored (token-redacted) body to `execute.queue` again, confirmed. */
+      /** Publishes the stored body to `execute.queue` again, confirmed (without a token: it was never kept). */
       replayDeadLetter: {
         visibility: "public",
         params: { id: "string" },
@@ -54,7 +55,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
           const letter = await rt.store.getDeadLetter(ctx.params.id);
           if (!letter) throw blacktreeError("DEAD_LETTER_NOT_FOUND", `No dead letter '${ctx.params.id}'`);
           if (!amqp) throw blacktreeError("AMQP_UNAVAILABLE", "Replay needs AMQP_URL: dead letters go back to execute.queue");
-          await (this.amqp as AmqpLink).publish(EXCHANGE, EXECUTE_KEY, Buffer.from(letter.body), { persistent: true, headers: { "x-blacktree-replay-of": letter.id } });
+          await (this.amqp as AmqpLink).publish(EXCHANGE, EXECUTE_KEY, Buffer.from(replayBody(letter.body)), { persistent: true, headers: { "x-blacktree-replay-of": letter.id } });
           const replayed = await rt.store.markDeadLetterReplayed(letter.id);
           this.logger.info(`🔄 dead letter ${letter.id} replayed to ${EXECUTE_QUEUE}`);
           return { deadLetter: deadLetterView(replayed ?? letter) };

@@ -9,6 +9,8 @@ export function redactUrl(url: string): string {
   }
 }
 
+export const REDACTED = "[redacted]";
+
 const TOKEN_IN_TEXT = /("token"\s*:\s*)"(?:[^"\\]|\\.)*"/g;
 
 /**
@@ -20,10 +22,24 @@ export function redactBody(text: string): string {
     const value = JSON.parse(text);
     if (value && typeof value === "object" && !Array.isArray(value) && "token" in value) {
       const { token: _token, ...rest } = value as Record<string, unknown>;
-      return JSON.stringify({ ...rest, token: "[redacted]" });
+      return JSON.stringify({ ...rest, token: REDACTED });
     }
     return text;
   } catch {
     return text.replace(TOKEN_IN_TEXT, '$1"[redacted]"');
   }
+}
+
+/** A stored dead letter's body for replay: the placeholder of a redacted token is dropped, not sent as a token. */
+export function replayBody(text: string): string {
+  try {
+    const value = JSON.parse(text);
+    if (value && typeof value === "object" && !Array.isArray(value) && value.token === REDACTED) {
+      const { token: _token, ...rest } = value as Record<string, unknown>;
+      return JSON.stringify(rest);
+    }
+  } catch {
+    /* not JSON: replayed as stored */
+  }
+  return text;
 }

@@ -1,6 +1,6 @@
 import type { ConsumeMessage } from "amqplib";
 import { handleExecuteMessage, ExecuteConsumerDeps } from "../../lib/amqp/execute-consumer";
-import { redactBody, redactUrl } from "../../lib/amqp/redact";
+import { redactBody, redactUrl, replayBody } from "../../lib/amqp/redact";
 import { blacktreeError } from "../../lib/errors";
 import type { JobStore } from "../../lib/store/job-store";
 
@@ -104,5 +104,7 @@ describe("redaction", () => {
     expect(JSON.parse(redactBody('{"a":1,"token":"ghp_x"}'))).toEqual({ a: 1, token: "[redacted]" });
     expect(redactBody('{"token": "ghp_x", oops')).toBe('{"token": "[redacted]", oops');
     expect(redactBody("[1]")).toBe("[1]");
+    expect(JSON.parse(replayBody(redactBody('{"a":1,"token":"ghp_x"}')))).toEqual({ a: 1 });
+    expect(replayBody("not json")).toBe("not json");
   });
 });
