@@ -23,6 +23,10 @@ export const ErrorCodes = {
   LAUNCH_FAILED: { status: 502, retryable: true },
   WORKER_LOST: { status: 502, retryable: true },
   STORE_UNAVAILABLE: { status: 503, retryable: true },
+  AMQP_UNAVAILABLE: { status: 503, retryable: true },
+  PUBLISH_FAILED: { status: 502, retryable: true },
+  SINK_UNAVAILABLE: { status: 503, retryable: true },
+  DEAD_LETTER_NOT_FOUND: { status: 404, retryable: false },
   INTERNAL: { status: 500, retryable: false },
 } as const;
 

@@ -6,6 +6,7 @@ import { attemptView, eventView, jobView } from "../lib/jobs/model";
 import { isJobState } from "../lib/jobs/states";
 import { bindMetricsStore, metricsRegistry } from "../lib/metrics";
 import type { TargetHandle } from "../lib/plugins/sdk";
+import { readinessChecks } from "../lib/readiness";
 import type { Runtime } from "../lib/runtime";
 import type { JobFilter } from "../lib/store/job-store";
 import { targetServiceName } from "./target-host.service";
@@ -55,6 +56,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
             "POST jobs/:id/retry": "gateway.retryJob",
             "GET jobs/:id/logs": "gateway.jobLogs",
             "GET plugins": "gateway.plugins",
+            "GET dead-letters": "gateway.deadLetters",
+            "POST dead-letters/:id/replay": "gateway.replayDeadLetter",
           },
           onBeforeCall(ctx: Context<any, any>, _route: unknown, req: Req) {
             // The body exactly as sent (moleculer-web merges it with query and path params).
@@ -163,6 +166,21 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           return { jobId: job.id, attempts: out };
         },
       },
+      deadLetters: {
+        visibility: "published",
+        async handler(ctx: Context<Record<string, unknown>>) {
+          const n = ctx.params.limit === undefined ? undefined : Number(ctx.params.limit);
+          if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 500)) throw blacktreeError("VALIDATION_FAILED", "Bad limit", { fields: [{ field: "limit", message: "must be a whole number from 1 to 500" }] });
+          return ctx.call("intake.deadLetters", { limit: n });
+        },
+      },
+      replayDeadLetter: {
+        visibility: "published",
+        params: { id: "string" },
+        async handler(ctx: Context<{ id: string }>) {
+          return ctx.call("intake.replayDeadLetter", { id: ctx.params.id });
+        },
+      },
       plugins: {
         visibility: "published",
         handler() {
@@ -180,6 +198,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
             checks.store = { ok: false, error: describeError(err).message };
           }
           checks.broker = { ok: this.broker.started === true || this.broker.started === undefined };
+          // RabbitMQ connections and the Redis sink of this node, when configured.
+          Object.assign(checks, readinessChecks());
           const ok = Object.values(checks).every((c) => c.ok);
           if (!ok) ctx.meta.$statusCode = 503;
           return { status: ok ? "ok" : "unavailable", node: this.broker.nodeID, checks };

@@ -9,8 +9,6 @@ import { asPluginLogger, Runtime } from "../lib/runtime";
 import type { ActiveAttempt } from "../lib/store/job-store";
 import { targetServiceName } from "./target-host.service";
 
-/** An attempt still without a handle this long after its claim is launched again (same key). */
-const RELAUNCH_AFTER_MS = 30_000;
 /** Bytes of an attempt's log kept in the store when it ends. */
 const STORED_LOG_BYTES = 64 * 1024;
 /** Handles per inspect call. */
@@ -212,7 +210,7 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
         const byTarget = new Map<string, ActiveAttempt[]>();
         for (const a of active) {
           if (a.attempt.handle === null) {
-            if (now - a.attempt.launchedAt > RELAUNCH_AFTER_MS) this.relaunch(a);
+            if (now - a.attempt.launchedAt > rt.env.relaunchAfterMs) this.relaunch(a);
             continue;
           }
           const list = byTarget.get(a.attempt.target) ?? [];

@@ -1,75 +1,60 @@
 import type { ServiceSchema } from "moleculer";
-import { describeError } from "../lib/errors";
-import type { JobEvent } from "../lib/jobs/model";
-import { eventView } from "../lib/jobs/model";
-import { isJobState, isFinal } from "../lib/jobs/states";
-import { jobMetrics } from "../lib/metrics";
-import type { Runtime } from "../lib/runtime";
+import type { AmqpLink } from "../lib/amqp/amqp-link";
+import { assertResultQueues } from "../lib/amqp/topology";
+import { registerReadiness, unregisterReadiness } from "../lib/readiness";
+import { asPluginLogger, Runtime } from "../lib/runtime";
+import { amqpSink } from "../lib/status/amqp-sink";
+import { moleculerSink } from "../lib/status/moleculer-sink";
+import { redisSink } from "../lib/status/redis-sink";
+import { SinkDrain } from "../lib/status/sink-drain";
+import type { StatusSink } from "../lib/status/sink";
+import { amqpMixin } from "../mixins/amqp.mixin";
 
-const SINK = "moleculer-events";
-const BATCH = 200;
 /** Fallback poll: wake-ups come with `outbox.written`, but another node's writes may not reach us. */
 const POLL_MS = 500;
+/** How long start-up waits for Redis before draining without it (its sink catches up once connected). */
+const REDIS_START_WAIT_MS = 3000;
 
 /**
- * Drains the outbox in commit order to Moleculer events: `job.<state>` for every
- * transition and `job.event` for every row. The cursor moves only after a batch went
- * out, so a crash re-sends (at least once) and never skips.
+ * Drains the outbox in commit order to each sink from the sink's own cursor: Moleculer
+ * events always, RabbitMQ `api.status`/`api.result` with AMQP_URL, Redis pub/sub with
+ * REDIS_URL. A cursor moves only after its sink took the events, so a crash or an
+ * outage re-sends (at least once) and never skips; one sink being down holds back no other.
  */
 export function statusService(rt: Runtime): ServiceSchema {
   let timer: NodeJS.Timeout | undefined;
-  let draining = false;
-  let again = false;
+  let drains: SinkDrain[] = [];
+  let sinks: StatusSink[] = [];
 
   return {
     name: "status",
+    mixins: rt.env.amqpUrl ? [amqpMixin(rt, { name: "blacktree-status", setup: assertResultQueues })] : [],
     events: {
-      "outbox.written"(this: any) {
-        this.drain();
+      "outbox.written"() {
+        for (const d of drains) d.kick();
       },
     },
-    methods: {
-      async drain(this: any) {
-        if (draining) {
-          again = true;
-          return;
-        }
-        draining = true;
-        try {
-          do {
-            again = false;
-            let cursor = await rt.store.getCursor(SINK);
-            const events: JobEvent[] = await rt.store.readEvents(cursor, BATCH);
-            for (const e of events) {
-              await this.publish(e);
-              cursor = e.seq;
-            }
-            if (events.length) await rt.store.setCursor(SINK, cursor);
-            if (events.length === BATCH) again = true;
-          } while (again);
-        } catch (err) {
-          this.logger.warn(`⚠️ status drain paused: ${describeError(err).message}`);
-        } finally {
-          draining = false;
-        }
-      },
-      async publish(this: any, e: JobEvent) {
-        const payload = eventView(e);
-        await this.broker.broadcast("job.event", payload);
-        if (e.to && isJobState(e.to)) {
-          await this.broker.broadcast(`job.${e.to}`, payload);
-          const job = e.from === null || isFinal(e.to) ? await rt.store.getJob(e.jobId) : null;
-          jobMetrics.transitions.inc({ to: e.to, type: job?.type ?? "" });
-          if (job && isFinal(e.to)) jobMetrics.duration.observe({ type: job.type, state: e.to }, (e.at - job.createdAt) / 1000);
-        }
-      },
+    async started(this: any) {
+      const logger = asPluginLogger(this.logger);
+      sinks = [moleculerSink(this.broker, rt.store)];
+      if (rt.env.amqpUrl) sinks.push(amqpSink(this.amqp as AmqpLink, rt.store));
+      if (rt.env.redisUrl) {
+        const redis = redisSink(rt.env.redisUrl, rt.store, logger);
+        registerReadiness("redis", () => (redis.ready ? { ok: true } : { ok: false, error: redis.lastError ?? "not connected" }));
+        sinks.push(redis);
+        await redis.connected(REDIS_START_WAIT_MS);
+      }
+      drains = sinks.map((sink) => new SinkDrain(rt.store, sink, logger));
+      timer = setInterval(() => drains.forEach((d) => d.kick()), POLL_MS);
+      drains.forEach((d) => d.kick());
     },
-    started(this: any) {
-      timer = setInterval(() => this.drain(), POLL_MS);
-      this.drain();
-    },
-    stopped() {
+    async stopped() {
       clearInterval(timer);
+      await Promise.all(drains.map((d) => d.stop()));
+      unregisterReadiness("redis");
+      for (const sink of sinks) await sink.close?.();
+      drains = [];
+      sinks = [];
     },
   };
 }

@@ -14,6 +14,15 @@ export interface EnvConfig {
   transporter: string | null;
   services: string[] | null;
   amqpUrl: string | null;
+  /** Unacked `execute.queue` messages in flight at once. */
+  amqpPrefetch: number;
+  /** Larger messages are dead-lettered unread. */
+  amqpMaxMessageBytes: number;
+  amqpHeartbeatSeconds: number;
+  /** How long start-up waits for RabbitMQ before failing. */
+  amqpConnectTimeoutMs: number;
+  /** A message whose job could not be stored waits this long before it is requeued. */
+  amqpRequeueDelayMs: number;
   redisUrl: string | null;
   logLevel: string;
   nodeId: string | null;
@@ -27,6 +36,8 @@ export interface EnvConfig {
   dispatchIntervalMs: number;
   /** How often the lifecycle looks for orphan workers on each target. */
   reapIntervalMs: number;
+  /** An attempt still without a handle this long after its claim is launched again (same key). */
+  relaunchAfterMs: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -39,6 +50,11 @@ export const ENV_DOCS: Record<string, string> = {
   TRANSPORTER: "Moleculer transporter, e.g. nats://127.0.0.1:4222 (default: in-process)",
   SERVICES: "comma-separated services this node runs (default: all)",
   AMQP_URL: "RabbitMQ URL; turns on AMQP intake and status publishing",
+  AMQP_PREFETCH: "execute.queue messages handled at once (default 32)",
+  AMQP_MAX_MESSAGE_BYTES: "larger job messages are dead-lettered (default 262144)",
+  AMQP_HEARTBEAT_SECONDS: "AMQP heartbeat interval (default 10)",
+  AMQP_CONNECT_TIMEOUT_MS: "how long start-up waits for RabbitMQ (default 30000)",
+  AMQP_REQUEUE_DELAY_MS: "delay before a message whose job could not be stored is requeued (default 2000)",
   REDIS_URL: "Redis URL; turns on the Redis pub/sub status sink",
   LOG_LEVEL: "fatal | error | warn | info | debug | trace (default info)",
   NODE_ID: "Moleculer node id (default: host name + pid)",
@@ -48,6 +64,7 @@ export const ENV_DOCS: Record<string, string> = {
   RECONCILE_INTERVAL_MS: "how often the lifecycle inspects running attempts (default 1000)",
   DISPATCH_INTERVAL_MS: "how often the dispatcher looks for runnable jobs besides event wake-ups (default 1000)",
   REAP_INTERVAL_MS: "how often the lifecycle stops orphan workers that no live attempt owns (default 30000)",
+  RELAUNCH_AFTER_MS: "an attempt still without a handle this long after its claim (e.g. the node died mid-launch) is launched again with the same key (default 30000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -65,6 +82,11 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     transporter: env.TRANSPORTER || null,
     services: list(env.SERVICES),
     amqpUrl: env.AMQP_URL || null,
+    amqpPrefetch: int(env, "AMQP_PREFETCH", 32, 1, 10_000),
+    amqpMaxMessageBytes: int(env, "AMQP_MAX_MESSAGE_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
+    amqpHeartbeatSeconds: int(env, "AMQP_HEARTBEAT_SECONDS", 10, 1, 600),
+    amqpConnectTimeoutMs: int(env, "AMQP_CONNECT_TIMEOUT_MS", 30_000, 100, 600_000),
+    amqpRequeueDelayMs: int(env, "AMQP_REQUEUE_DELAY_MS", 2000, 0, 600_000),
     redisUrl: env.REDIS_URL || null,
     logLevel: env.LOG_LEVEL || "info",
     nodeId: env.NODE_ID || null,
@@ -74,6 +96,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     reconcileIntervalMs: int(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),
     dispatchIntervalMs: int(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
     reapIntervalMs: int(env, "REAP_INTERVAL_MS", 30_000, 100, 3_600_000),
+    relaunchAfterMs: int(env, "RELAUNCH_AFTER_MS", 30_000, 100, 3_600_000),
   };
 }
 

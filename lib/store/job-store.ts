@@ -2,6 +2,25 @@ import type { Attempt, AttemptState, Job, JobEvent, JobResult, JobError, NewJob 
 import type { JobState } from "../jobs/states";
 import type { Limits } from "../jobs/limits";
 
+/** A message the intake could not turn into a job (a job's invalid fields make a `rejected` job instead). */
+export interface DeadLetter {
+  id: string;
+  /** Where it came from, e.g. `amqp:execute.queue`. */
+  source: string;
+  /** Stable code: NOT_JSON, NOT_AN_OBJECT, TOO_LARGE, NO_DEPLOYMENT_ID, … */
+  reason: string;
+  detail: string;
+  /** The message as received, with any `token` redacted. */
+  body: string;
+  /** Transport properties worth keeping (messageId, routing key, …). */
+  properties: Record<string, unknown>;
+  receivedAt: number;
+  replayedAt: number | null;
+  replayCount: number;
+}
+
+export type NewDeadLetter = Omit<DeadLetter, "replayedAt" | "replayCount">;
+
 /** An event to record together with a transition (the outbox row). */
 export interface EventInput {
   kind?: string;
@@ -110,4 +129,11 @@ export interface JobStore {
   readEvents(afterSeq: number, limit: number): Promise<JobEvent[]>;
   getCursor(sink: string): Promise<number>;
   setCursor(sink: string, seq: number): Promise<void>;
+
+  /** Inserts the dead letter unless its id exists (a redelivery); `created: false` returns the existing one. */
+  addDeadLetter(letter: NewDeadLetter): Promise<{ letter: DeadLetter; created: boolean }>;
+  getDeadLetter(id: string): Promise<DeadLetter | null>;
+  /** Newest first. */
+  listDeadLetters(limit?: number): Promise<DeadLetter[]>;
+  markDeadLetterReplayed(id: string, now?: number): Promise<DeadLetter | null>;
 }

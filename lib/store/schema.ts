@@ -120,6 +120,28 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 2,
+    name: "dead letters",
+    statements(dialect) {
+      const t = COLUMN_TYPES[dialect];
+      return [
+        // Messages the intake could not turn into a job; the body is stored with its token redacted.
+        `CREATE TABLE dead_letters (
+          id TEXT PRIMARY KEY,
+          source TEXT NOT NULL,
+          reason TEXT NOT NULL,
+          detail TEXT NOT NULL,
+          body TEXT NOT NULL,
+          properties TEXT NOT NULL,
+          received_at ${t.bigint} NOT NULL,
+          replayed_at ${t.bigint},
+          replay_count INTEGER NOT NULL DEFAULT 0
+        )`,
+        `CREATE INDEX dead_letters_received_idx ON dead_letters (received_at, id)`,
+      ];
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

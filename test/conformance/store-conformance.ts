@@ -663,6 +663,39 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
       });
     });
 
+    describe("dead letters", () => {
+      const letter = (id: string, receivedAt: number) => ({
+        id,
+        source: "amqp:execute.queue",
+        reason: "NOT_JSON",
+        detail: "Unexpected token",
+        body: "{ not json",
+        properties: { messageId: id },
+        receivedAt,
+      });
+
+      it("stores a dead letter once per id: a redelivery returns the first", async () => {
+        const first = await store.addDeadLetter(letter("dl-1", T0));
+        expect(first.created).toBe(true);
+        expect(first.letter).toStrictEqual({ ...letter("dl-1", T0), replayedAt: null, replayCount: 0 });
+        const again = await store.addDeadLetter({ ...letter("dl-1", T0 + 5), detail: "other" });
+        expect(again).toStrictEqual({ letter: first.letter, created: false });
+        expect(await store.getDeadLetter("dl-1")).toStrictEqual(first.letter);
+        expect(await store.getDeadLetter("missing")).toBeNull();
+      });
+
+      it("lists newest first within the limit and records replays", async () => {
+        await store.addDeadLetter(letter("dl-a", T0));
+        await store.addDeadLetter(letter("dl-b", T0 + 1));
+        await store.addDeadLetter(letter("dl-c", T0 + 2));
+        expect((await store.listDeadLetters(2)).map((l) => l.id)).toEqual(["dl-c", "dl-b"]);
+        const replayed = await store.markDeadLetterReplayed("dl-a", T0 + 10);
+        expect(replayed).toMatchObject({ id: "dl-a", replayedAt: T0 + 10, replayCount: 1 });
+        expect((await store.markDeadLetterReplayed("dl-a", T0 + 20))?.replayCount).toBe(2);
+        expect(await store.markDeadLetterReplayed("missing")).toBeNull();
+      });
+    });
+
     it("closes idempotently", async () => {
       await store.close();
       await expect(store.close()).resolves.toBeUndefined();

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { ServiceBroker } from "moleculer";
+import { BrokerOptions, ServiceBroker } from "moleculer";
 import { brokerConfig } from "../../moleculer.config";
 import { loadPluginsConfig, PluginsConfig } from "../../lib/config/plugins-config";
 import { createRuntime, Runtime } from "../../lib/runtime";
@@ -41,6 +41,8 @@ export interface NodeOptions {
   env?: Record<string, string>;
   /** Changes to the shipped plugins.config.json. */
   configure?: (config: PluginsConfig) => void;
+  /** Broker options over the node's own (e.g. a logger that captures lines). */
+  broker?: Partial<BrokerOptions>;
 }
 
 /** A whole orchestrator node in this process: real broker, gateway on a free port, SQLite in a temp dir. */
@@ -62,9 +64,16 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
   const config = loadPluginsConfig(env.PLUGINS_CONFIG, env, "development");
   opts.configure?.(config);
   const rt = await createRuntime({ env, cwd: ROOT, config });
-  const broker = new ServiceBroker({ ...brokerConfig(rt.env), nodeID: `test-${port}` });
+  const broker = new ServiceBroker({ ...brokerConfig(rt.env), nodeID: `test-${port}`, ...opts.broker });
   for (const schema of nodeServices(rt)) broker.createService(schema);
-  await broker.start();
+  try {
+    await broker.start();
+  } catch (err) {
+    // Whatever did start (gateway, clocks, connections) must not outlive the failed start.
+    await broker.stop().catch(() => undefined);
+    await rt.store.close();
+    throw err;
+  }
   const url = `http://127.0.0.1:${port}`;
   return {
     rt,

@@ -14,10 +14,12 @@ import type {
   AttemptPatch,
   Claim,
   ClaimRequest,
+  DeadLetter,
   EventInput,
   JobFilter,
   JobPatch,
   JobStore,
+  NewDeadLetter,
   TransitionRequest,
 } from "../job-store";
 
@@ -282,6 +284,35 @@ export class SqliteJobStore implements JobStore {
     );
   }
 
+  async addDeadLetter(letter: NewDeadLetter): Promise<{ letter: DeadLetter; created: boolean }> {
+    return this.write(() => {
+      const existing = this.stmt("SELECT * FROM dead_letters WHERE id = ?").get(letter.id) as DeadLetterRow | undefined;
+      if (existing) return { letter: toDeadLetter(existing), created: false };
+      const row = this.stmt(
+        `INSERT INTO dead_letters (id, source, reason, detail, body, properties, received_at, replayed_at, replay_count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0) RETURNING *`,
+      ).get(letter.id, letter.source, letter.reason, letter.detail, letter.body, JSON.stringify(letter.properties), letter.receivedAt) as DeadLetterRow;
+      return { letter: toDeadLetter(row), created: true };
+    });
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetter | null> {
+    const row = this.read(() => this.stmt("SELECT * FROM dead_letters WHERE id = ?").get(id) as DeadLetterRow | undefined);
+    return row ? toDeadLetter(row) : null;
+  }
+
+  async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
+    const rows = this.read(() => this.stmt("SELECT * FROM dead_letters ORDER BY received_at DESC, id DESC LIMIT ?").all(pageSize(limit)) as DeadLetterRow[]);
+    return rows.map(toDeadLetter);
+  }
+
+  async markDeadLetterReplayed(id: string, now = Date.now()): Promise<DeadLetter | null> {
+    const row = this.write(
+      () => this.stmt("UPDATE dead_letters SET replayed_at = ?, replay_count = replay_count + 1 WHERE id = ? RETURNING *").get(now, id) as DeadLetterRow | undefined,
+    );
+    return row ? toDeadLetter(row) : null;
+  }
+
   // ---- inside transactions ----
 
   private claimOne(job: Job, now: number): Claim {
@@ -493,6 +524,32 @@ function toEvent(r: EventRow): JobEvent {
     attempt: r.attempt,
     data: JSON.parse(r.data),
     at: r.at,
+  };
+}
+
+interface DeadLetterRow {
+  id: string;
+  source: string;
+  reason: string;
+  detail: string;
+  body: string;
+  properties: string;
+  received_at: number;
+  replayed_at: number | null;
+  replay_count: number;
+}
+
+function toDeadLetter(r: DeadLetterRow): DeadLetter {
+  return {
+    id: r.id,
+    source: r.source,
+    reason: r.reason,
+    detail: r.detail,
+    body: r.body,
+    properties: JSON.parse(r.properties),
+    receivedAt: r.received_at,
+    replayedAt: r.replayed_at,
+    replayCount: r.replay_count,
   };
 }
 

@@ -126,7 +126,8 @@ export class ProcessTarget implements LaunchTarget<ProcessTargetConfig, ProcessH
     const settings = this.settingsFor(ctx);
     return listRecordFiles(settings.stateDir)
       .map(readRecord)
-      .filter((r): r is LaunchRecord => r !== null && this.isAlive(r))
+      // Like inspect: a worker whose exit code is written has ended, even while its wrapper is still exiting.
+      .filter((r): r is LaunchRecord => r !== null && readExitCode(workerFiles(settings.stateDir, r.key).exit) === null && this.isAlive(r))
       .map((r) => r.key);
   }
 

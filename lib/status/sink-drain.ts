@@ -1,0 +1,68 @@
+import { describeError } from "../errors";
+import type { JobEvent } from "../jobs/model";
+import type { PluginLogger } from "../plugins/sdk";
+import type { JobStore } from "../store/job-store";
+import { amqpMetrics } from "../amqp/amqp-metrics";
+import type { StatusSink } from "./sink";
+
+const BATCH = 200;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5000;
+
+/**
+ * Drains the outbox to one sink from its own cursor, so a sink that is down holds back
+ * only itself. One pass at a time; a wake-up during a pass runs another.
+ */
+export class SinkDrain {
+  private running = false;
+  private again = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private current: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly sink: StatusSink,
+    private readonly logger: PluginLogger,
+  ) {}
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.current = this.run().finally(() => (this.running = false));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.current;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        const cursor = await this.store.getCursor(this.sink.name);
+        const events: JobEvent[] = await this.store.readEvents(cursor, BATCH);
+        if (events.length === 0) break;
+        await this.sink.deliver(events, (seq) => this.store.setCursor(this.sink.name, seq));
+        if (events.length === BATCH) this.again = true;
+      } while (this.again && !this.stopped);
+      if (this.failures > 0) this.logger.info(`✅ status sink ${this.sink.name} delivering again`);
+      this.failures = 0;
+    } catch (err) {
+      this.failures += 1;
+      amqpMetrics.publishRetries.inc({ sink: this.sink.name });
+      const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (this.failures - 1));
+      // One warning per outage, not one per retry.
+      if (this.failures === 1) this.logger.warn(`⚠️ status sink ${this.sink.name} paused: ${describeError(err).message}; 🔄 retrying`);
+      clearTimeout(this.retryTimer);
+      if (!this.stopped) this.retryTimer = setTimeout(() => this.kick(), delay);
+    }
+  }
+}

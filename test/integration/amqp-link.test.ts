@@ -1,0 +1,51 @@
+import { randomUUID } from "node:crypto";
+import { AmqpLink } from "../../lib/amqp/amqp-link";
+import { EXCHANGE } from "../../lib/amqp/topology";
+import { AMQP_URL } from "../support/amqp";
+import { exclusive } from "../support/exclusive";
+
+/** The link's publish contract against the real broker: resolves on confirm, rejects when returned. */
+let release: (() => void) | undefined;
+let link: AmqpLink | undefined;
+const queue = `blacktree-link-test-${randomUUID().slice(0, 8)}`;
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+
+beforeAll(async () => {
+  release = await exclusive("amqp");
+  link = new AmqpLink({
+    url: AMQP_URL,
+    name: "test-link",
+    heartbeatSeconds: 5,
+    reconnectMinMs: 100,
+    reconnectMaxMs: 1000,
+    logger: quiet,
+    async setup(ch) {
+      await ch.assertExchange(EXCHANGE, "direct", { durable: true });
+      await ch.assertQueue(queue, { exclusive: true, autoDelete: true });
+      await ch.bindQueue(queue, EXCHANGE, queue);
+    },
+  });
+  await link.start(5000);
+}, 300_000);
+
+afterAll(async () => {
+  try {
+    await link?.stop();
+  } finally {
+    release?.();
+  }
+});
+
+test("a routable mandatory publish resolves on the broker's confirm", async () => {
+  await expect(link!.publish(EXCHANGE, queue, Buffer.from("x"), { mandatory: true })).resolves.toBeUndefined();
+  expect(await link!.withChannel((ch) => ch.checkQueue(queue))).toMatchObject({ messageCount: 1 });
+});
+
+test("an unroutable mandatory publish is returned and rejects with PUBLISH_FAILED (the caller retries)", async () => {
+  await expect(link!.publish(EXCHANGE, `nobody-binds-${randomUUID()}`, Buffer.from("x"), { mandatory: true })).rejects.toMatchObject({ type: "PUBLISH_FAILED", message: expect.stringMatching(/returned/) });
+});
+
+test("publishing while not connected rejects at once with AMQP_UNAVAILABLE", async () => {
+  const offline = new AmqpLink({ url: "amqp://127.0.0.1:1", name: "offline", heartbeatSeconds: 5, reconnectMinMs: 100, reconnectMaxMs: 100, logger: quiet });
+  await expect(offline.publish(EXCHANGE, "k", Buffer.from("x"))).rejects.toMatchObject({ type: "AMQP_UNAVAILABLE" });
+});
