@@ -6,6 +6,8 @@ export interface PatienceOptions {
   /** First pause; doubles up to maxDelayMs, with full jitter. */
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** Which errors to ask again after (default: transient ones). */
+  retryIf?(err: unknown): boolean;
   /** Called before each pause (for a ⚠️ log). */
   onRetry?(err: unknown, attempt: number): void;
 }
@@ -24,7 +26,7 @@ export async function patientCall<T>(call: () => Promise<T>, opts: PatienceOptio
       return await call();
     } catch (err) {
       const delay = Math.random() * Math.min(max, base * 2 ** (attempt - 1));
-      if (!isTransient(err) || Date.now() + delay >= end) throw err;
+      if (!(opts.retryIf ?? isTransient)(err) || Date.now() + delay >= end) throw err;
       opts.onRetry?.(err, attempt);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
