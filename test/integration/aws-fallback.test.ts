@@ -1,0 +1,82 @@
+import { startAwsEmulator, useDummyAwsCredentials, type AwsEmulator } from "../support/aws-emulator";
+import { useAwsTargets } from "../support/aws-node";
+import { startNode, TestNode } from "../support/orchestrator";
+import { waitFor } from "../support/wait";
+
+/** Jobs end to end on the AWS targets (emulated): ordered fallback fargate → ec2, and a RunTask answer lost on the wire. */
+const FINAL = ["succeeded", "failed", "timed_out", "cancelled"];
+let emu: AwsEmulator;
+let node: TestNode;
+
+async function submit(body: Record<string, unknown>): Promise<string> {
+  const res = await node.http("POST", "/api/jobs", body);
+  if (res.status !== 202) throw new Error(`submit refused: ${res.text}`);
+  return res.body.job.id;
+}
+const finished = (id: string) =>
+  waitFor(
+    async () => {
+      const r = await node.http("GET", `/api/jobs/${id}`);
+      return FINAL.includes(r.body?.job?.state) ? r.body : null;
+    },
+    { timeout: 20_000, message: `job ${id} never finished` },
+  );
+
+beforeAll(async () => {
+  useDummyAwsCredentials();
+  emu = await startAwsEmulator();
+  node = await startNode({
+    configure: (c) => {
+      useAwsTargets(c, emu);
+      c.routing.byType = { emulated: "fargate" };
+      c.routing.fallback = { fargate: ["ec2"] };
+    },
+  });
+});
+afterAll(async () => {
+  await node?.stop();
+  await emu?.stop();
+});
+
+test("a job routed to fargate whose RunTask answers a capacity failure runs on ec2, in the same attempt", async () => {
+  emu.inject({ action: "RunTask", kind: "capacity" });
+  const id = await submit({ type: "emulated" });
+  const done = await finished(id);
+  expect(done.job.state).toBe("succeeded");
+  expect(done.attempts).toHaveLength(1);
+  expect(done.attempts[0]).toEqual(expect.objectContaining({ target: "ec2", key: `${id}:1@ec2`, outcome: "SUCCEEDED" }));
+  expect(done.history).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "attempt.fallback", data: expect.objectContaining({ from: "fargate", to: "ec2" }) })]));
+  expect(emu.ecs.tasksTagged("blacktree.job", id)).toHaveLength(0);
+  expect(emu.ec2.instancesTagged("blacktree.key", `${id}:1@ec2`)).toHaveLength(1);
+  const metrics = await node.http("GET", "/metrics");
+  expect(metrics.text).toMatch(/blacktree_launch_fallbacks_total\{from="fargate",to="ec2"\} 1/);
+});
+
+test("succeed, then drop the connection on RunTask: exactly one task exists for the attempt, and the job succeeds on fargate", async () => {
+  emu.inject({ action: "RunTask", kind: "drop" });
+  const id = await submit({ type: "emulated" });
+  const done = await finished(id);
+  expect(done.job.state).toBe("succeeded");
+  expect(done.attempts).toEqual([expect.objectContaining({ target: "fargate", key: `${id}:1` })]);
+  expect(emu.ecs.tasksTagged("blacktree.job", id)).toHaveLength(1);
+});
+
+test("a worker's exit code on fargate is the job's: exit 3 fails it (no retry configured)", async () => {
+  const id = await submit({ type: "emulated", exit: 3, retry: { maxAttempts: 1 } });
+  const done = await finished(id);
+  expect(done.job.state).toBe("failed");
+  expect(done.attempts).toEqual([expect.objectContaining({ outcome: "EXIT_NONZERO", exitCode: 3 })]);
+});
+
+test("a job's secret never reaches AWS: not in the ECS overrides, not in the EC2 user data (only its name)", async () => {
+  const secret = "ghp_secretvalue0123456789";
+  emu.inject({ action: "RunTask", kind: "capacity" }); // one launch on each target
+  const id = await submit({ type: "emulated", token: secret });
+  expect((await finished(id)).job.state).toBe("succeeded");
+  const calls = [...emu.ecs.tasks.values()].map((t) => JSON.stringify(t.overrides)).concat([...emu.ec2.instances.keys()].map((i) => emu.ec2.userDataOf(i)));
+  expect(calls.join("\n")).toContain("'BLACKTREE_SECRETS=token'");
+  for (const text of calls) {
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(process.env.AWS_SECRET_ACCESS_KEY!);
+  }
+});
