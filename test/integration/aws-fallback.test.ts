@@ -80,3 +80,24 @@ test("a job's secret never reaches AWS: not in the ECS overrides, not in the EC2
     expect(text).not.toContain(process.env.AWS_SECRET_ACCESS_KEY!);
   }
 });
+
+describe("ec2: the worker's report decides when EC2 cannot tell", () => {
+  const callbackOf = (userData: string) => ({
+    url: /BLACKTREE_CALLBACK_URL=([^']+)/.exec(userData)![1],
+    token: /BLACKTREE_CALLBACK_TOKEN=([^']+)/.exec(userData)![1],
+  });
+
+  test.each([
+    [true, "succeeded"],
+    [false, "failed"],
+  ])("an instance that terminates without its exit code tag, after the worker reported success=%s, ends %s", async (success, state) => {
+    const id = await submit({ type: "emulated", target: "ec2", runMs: 1_500, untagged: true, retry: { maxAttempts: 1 } });
+    const inst = await waitFor(() => emu.ec2.instancesTagged("blacktree.job", id)[0], { message: "no instance" });
+    const cb = callbackOf(emu.ec2.userDataOf(inst.id));
+    const res = await fetch(`${cb.url}/result`, { method: "POST", headers: { authorization: `Bearer ${cb.token}`, "content-type": "application/json" }, body: JSON.stringify({ success }) });
+    expect(res.status).toBe(200);
+    const done = await finished(id);
+    expect(done.job.state).toBe(state);
+    expect(done.attempts[0].outcome).toBe(success ? "SUCCEEDED" : "WORKER_LOST");
+  });
+});

@@ -19,6 +19,8 @@ export interface WorkerScript {
   ignoreTerm: boolean;
   /** ECS only: the task stops with this stopCode before running (TaskFailedToStart, SpotInterruption, …). */
   stopCode: string | null;
+  /** EC2 only: the worker never tags its exit code (the tagging failed, or the instance died first). */
+  untagged: boolean;
 }
 
 export function scriptFrom(env: Record<string, string>, defaultRunMs: number): WorkerScript {
@@ -27,6 +29,7 @@ export function scriptFrom(env: Record<string, string>, defaultRunMs: number): W
     runMs: Number(env.BLACKTREE_TEST_RUN_MS ?? defaultRunMs),
     ignoreTerm: env.BLACKTREE_TEST_IGNORE_TERM === "1",
     stopCode: env.BLACKTREE_TEST_STOP_CODE ?? null,
+    untagged: env.BLACKTREE_TEST_UNTAGGED === "1",
   };
 }
 

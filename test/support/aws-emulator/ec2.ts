@@ -147,7 +147,7 @@ export class Ec2Emulator {
   private tagsOf(inst: EmulatedInstance): Record<string, string> {
     const endedAt = this.selfEndAt(inst);
     const killedFirst = inst.terminatedAt !== null && inst.terminatedAt < endedAt;
-    return this.clock.now() >= endedAt && !killedFirst ? { ...inst.tags, "blacktree.exit-code": String(inst.script.exit) } : inst.tags;
+    return this.clock.now() >= endedAt && !killedFirst && !inst.script.untagged ? { ...inst.tags, "blacktree.exit-code": String(inst.script.exit) } : inst.tags;
   }
 
   private selfEndAt(inst: EmulatedInstance): number {

@@ -9,19 +9,20 @@ export default definePlugin({
   name: "test-emulated",
   apiVersion: "^1.0.0",
   taskTypes: [
-    defineTaskType<{ deploymentId: string; exit: number; runMs: number; token?: string }>({
+    defineTaskType<{ deploymentId: string; exit: number; runMs: number; untagged: boolean; token?: string }>({
       name: "emulated",
       params: {
         deploymentId: { type: "string", default: "none" },
         exit: { type: "number", integer: true, min: 0, max: 255, default: 0 },
         runMs: { type: "number", integer: true, min: 0, default: 50 },
+        untagged: { type: "boolean", default: false },
         token: { type: "string", optional: true },
       },
       secretFields: ["token"],
       toWorkload: (job) => ({
         image: "registry.local/worker:1",
         command: ["worker"],
-        env: { BLACKTREE_TEST_EXIT: String(job.params.exit), BLACKTREE_TEST_RUN_MS: String(job.params.runMs) },
+        env: { BLACKTREE_TEST_EXIT: String(job.params.exit), BLACKTREE_TEST_RUN_MS: String(job.params.runMs), ...(job.params.untagged ? { BLACKTREE_TEST_UNTAGGED: "1" } : {}) },
         secrets: ["token"],
       }),
     }),
