@@ -26,8 +26,10 @@ beforeAll(async () => {
   useDummyAwsCredentials();
   emu = await startAwsEmulator();
   node = await startNode({
+    env: { REAP_INTERVAL_MS: "300" },
     configure: (c) => {
-      useAwsTargets(c, emu);
+      // A short launch patience, so a RunTask that never answers falls back within the test.
+      useAwsTargets(c, emu, { fargate: { launchPatienceMs: 1_000, maxAttempts: 1 } });
       c.routing.byType = { emulated: "fargate" };
       c.routing.fallback = { fargate: ["ec2"] };
     },
@@ -50,6 +52,19 @@ test("a job routed to fargate whose RunTask answers a capacity failure runs on e
   expect(emu.ec2.instancesTagged("blacktree.key", `${id}:1@ec2`)).toHaveLength(1);
   const metrics = await node.http("GET", "/metrics");
   expect(metrics.text).toMatch(/blacktree_launch_fallbacks_total\{from="fargate",to="ec2"\} 1/);
+});
+
+test("a RunTask that created its task but never answered falls back to ec2, and the unheard fargate task is reaped as an orphan", async () => {
+  emu.inject({ action: "RunTask", kind: "drop", times: 1_000 }); // every try creates (or finds) the task, then drops the answer
+  const id = await submit({ type: "emulated", runMs: 3_000 });
+  const onEc2 = await waitFor(async () => (await node.http("GET", `/api/jobs/${id}`)).body?.attempts?.[0]?.target === "ec2", { message: "never fell back" });
+  expect(onEc2).toBe(true);
+  emu.clearFaults();
+  const [unheard] = emu.ecs.tasksTagged("blacktree.job", id);
+  expect(emu.ecs.tasks.get(unheard)!.tags).toEqual(expect.arrayContaining([{ key: "blacktree.key", value: `${id}:1` }]));
+  await waitFor(() => emu.ecs.tasks.get(unheard)!.stopReason?.includes("orphan"), { message: "the unheard fargate task was never stopped" });
+  expect((await finished(id)).job.state).toBe("succeeded");
+  expect(emu.ec2.instancesTagged("blacktree.job", id)).toHaveLength(1);
 });
 
 test("succeed, then drop the connection on RunTask: exactly one task exists for the attempt, and the job succeeds on fargate", async () => {

@@ -46,7 +46,11 @@ export class Ec2Target implements LaunchTarget<Ec2TargetConfig, Ec2Handle> {
       maxAttempts: this.settings.maxAttempts,
       retryMode: "standard",
     });
-    this.region = await this.ec2.config.region();
+    // The user data names the region for its CreateTags call; without one, launches are refused (not the whole node).
+    this.region = await this.ec2.config.region().catch((err: Error) => {
+      ctx.logger.warn(`⚠️ ec2 target: no AWS region (${err.message}); launches will be refused until one is configured`);
+      return "";
+    });
     spaceCommand(this.ec2, "RunInstancesCommand", new CallSpacer(this.settings.runInstancesPerSecond));
     ctx.logger.info(`✅ ec2 target ready: ${this.settings.instanceType} from ${this.settings.imageId} in ${this.region}`);
   }
@@ -104,6 +108,7 @@ export class Ec2Target implements LaunchTarget<Ec2TargetConfig, Ec2Handle> {
   private runInstancesInput(req: LaunchRequest): RunInstancesCommandInput {
     const s = this.settings;
     const refuse = (why: string) => blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key} on ec2: ${why}`, undefined, { retryable: false });
+    if (!this.region) throw refuse("no AWS region is configured (config `region` or AWS_REGION)");
     const image = req.workload.image ?? s.defaultImage;
     if (!image) throw refuse("the workload names no image and the target has no defaultImage");
     let script: string;
