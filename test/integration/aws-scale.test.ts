@@ -87,4 +87,9 @@ test("1,000 running tasks are reconciled with 10 DescribeTasks calls in one life
   expect(calls).toBeLessThanOrEqual(10);
   expect((await states(node, ids)).filter((s) => s !== "running")).toEqual([]);
   console.log(`📊 1,000 running fargate tasks: ${calls} DescribeTasks calls in one reconcile pass`);
+  // Orphan reaping's list pages through ListTasks (100 per page) and describes 100 tasks per call.
+  const listed = emu.count("ListTasks");
+  const { keys } = (await node.broker.call("targets.fargate.list", {})) as { keys: string[] };
+  expect(new Set(keys).size).toBe(1000);
+  expect(emu.count("ListTasks") - listed).toBe(10);
 }, 180_000);

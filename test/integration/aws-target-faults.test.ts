@@ -85,6 +85,16 @@ describe("fargate", () => {
     expect(statuses.find((s) => s.key === failing.key)).toEqual(expect.objectContaining({ reason: expect.stringMatching(/failed to start/) }));
   });
 
+  test("the emulator's clock drives lifecycles: advancing it past the run time ends a long task; a slow DescribeTasks still answers", async () => {
+    const handle = await fargate.launch(request({ env: { BLACKTREE_TEST_RUN_MS: "3600000", BLACKTREE_TEST_EXIT: "7" } }), ctx);
+    await waitFor(async () => (await fargate.inspect([handle], ctx))[0].state === "running");
+    emu.clock.advance(3_600_000);
+    emu.inject({ action: "DescribeTasks", kind: "slow", ms: 300 });
+    const started = Date.now();
+    expect(await fargate.inspect([handle], ctx)).toEqual([{ key: handle.key, state: "exited", exitCode: 7 }]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
   test("the workload env is all the overrides carry: no secret value, no orchestrator credential", async () => {
     const req = request({ env: { BLACKTREE_SECRETS: "token" }, secrets: ["token"] });
     const handle = await fargate.launch(req, ctx);

@@ -161,4 +161,6 @@ export function useDummyAwsCredentials(): void {
   process.env.AWS_ACCESS_KEY_ID = "AKIAEMULATOR0000TEST";
   process.env.AWS_SECRET_ACCESS_KEY = "emulator-secret-never-in-a-workload";
   process.env.AWS_REGION = "us-east-1";
+  // The SDK warns once per process that its 2027 releases will need Node 22 (we pin the last Node 20 line).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 }
