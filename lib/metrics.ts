@@ -35,6 +35,7 @@ export const jobMetrics = {
     registers: [metricsRegistry],
   }),
   launchErrors: new client.Counter({ name: "blacktree_launch_errors_total", help: "Failed launches by target and error type", labelNames: ["target", "type"], registers: [metricsRegistry] }),
+  launchFallbacks: new client.Counter({ name: "blacktree_launch_fallbacks_total", help: "Attempts moved to the next target of routing.fallback after a retryable launch failure", labelNames: ["from", "to"], registers: [metricsRegistry] }),
 };
 
 export function bindMetricsStore(store: JobStore | null): void {

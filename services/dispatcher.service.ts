@@ -1,6 +1,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { describeError, isRetryable } from "../lib/errors";
 import type { Attempt, Job } from "../lib/jobs/model";
+import { fallbackKey, nextFallbackTarget } from "../lib/jobs/fallback";
 import { endAttempt } from "../lib/jobs/outcomes";
 import type { LaunchRequest, TargetHandle } from "../lib/plugins/sdk";
 import { asPluginLogger, Runtime } from "../lib/runtime";
@@ -106,9 +107,23 @@ export function dispatcherService(rt: Runtime): ServiceSchema {
           this.logger.warn(`⚠️ launch of job ${job.id} attempt ${attempt.attempt} on '${attempt.target}' failed: ${e.type}: ${e.message}`);
           // A missing target service (not started yet, node gone) is worth retrying.
           const retryable = e.type === "SERVICE_NOT_FOUND" || e.type === "SERVICE_NOT_AVAILABLE" || isRetryable(err);
+          if (retryable && (await this.fallBack(job, attempt, `${e.type}: ${e.message}`))) return;
           const ended = await endAttempt(rt.store, { ...job, state: "launching" }, { outcome: "LAUNCH_FAILED", reason: `${e.type}: ${e.message}`, retryable, attemptState: "exited" });
           if (ended) this.broker.broadcast("outbox.written", { jobId: job.id });
         }
+      },
+      /** Moves the attempt to the next target of routing.fallback and launches it there; false when there is none. */
+      async fallBack(this: any, job: Job, attempt: Attempt, reason: string): Promise<boolean> {
+        const next = nextFallbackTarget(rt.config.routing, job.target, attempt.target);
+        if (!next || !rt.registry.target(next)) return false;
+        const key = fallbackKey(job.id, attempt.attempt, next);
+        const event = { kind: "attempt.fallback", data: { from: attempt.target, to: next, reason } };
+        const moved: Attempt | null = await rt.store.updateAttempt(job.id, attempt.attempt, { target: next, key }, { event, onlyIfState: ["launching"] });
+        if (!moved) return true; // cancelled meanwhile: nothing more to launch
+        jobMetrics.launchFallbacks.inc({ from: attempt.target, to: next });
+        this.logger.info(`🔄 job ${job.id} attempt ${attempt.attempt} falls back from '${attempt.target}' to '${next}'`);
+        await this.launch(job, moved);
+        return true;
       },
     },
     started(this: any) {

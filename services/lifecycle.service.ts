@@ -262,6 +262,8 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
           return this.finishAttempt(job, attempt, end, now);
         }
         if (status?.state === "lost" || (inspected && !status)) {
+          // A worker that reported success, then vanished (an EC2 instance gone before it could tag its exit code), ended as it reported.
+          if (attempt.result?.success === true) return this.finishAttempt(job, attempt, { outcome: "SUCCEEDED", reason: "the worker reported success; its worker is gone" }, now);
           return this.finishAttempt(job, attempt, { outcome: "WORKER_LOST", reason: status?.state === "lost" ? status.reason : "the target does not know this worker" }, now);
         }
         if (status?.state === "running" && job.state === "launching") {

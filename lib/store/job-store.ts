@@ -50,6 +50,8 @@ export interface AttemptPatch {
   result?: JobResult | null;
   log?: string | null;
   target?: string;
+  /** Changes with `target` when a launch falls back to another target. */
+  key?: string;
 }
 
 export interface TransitionRequest {

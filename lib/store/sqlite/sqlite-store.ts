@@ -579,6 +579,7 @@ const ATTEMPT_PATCH_COLUMNS: Record<keyof AttemptPatch, [string, Encoder]> = {
   result: ["result", toJson],
   log: ["log", plain],
   target: ["target", plain],
+  key: ["key", plain],
 };
 
 /** `, col = ?` for every field present in the patch (undefined means "leave as is"). */

@@ -1,0 +1,3 @@
+export { AwsEmulator, startAwsEmulator, useDummyAwsCredentials } from "./server";
+export type { EmulatorOptions } from "./server";
+export type { Fault, CallRecord } from "./clock";
