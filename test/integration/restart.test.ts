@@ -18,7 +18,8 @@ describe("restart while jobs run", () => {
     const dataDir = tempDir();
     const repo = path.join(dataDir, "repo");
     execFileSync("bash", [path.join(ROOT, "examples/create-local-repo.sh"), repo]);
-    // Two at a time, so that some jobs are still queued when the node dies.
+    // Two at a time, so that some jobs are still queued when the node dies. Workers sleep
+    // long enough that none ends between the snapshot and the kill, even on a busy machine.
     const config = JSON.parse(fs.readFileSync(path.join(ROOT, "plugins.config.json"), "utf8"));
     config.limits = { global: 2 };
     const configFile = path.join(dataDir, "plugins.config.json");
@@ -31,8 +32,8 @@ describe("restart while jobs run", () => {
     orchestrator = startProcess(env);
     await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not start" });
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      const res = await fetch(`${url}/api/jobs`, { method: "POST", body: JSON.stringify({ type: "test", deploymentId: `restart-${i}`, repository: repo, testCommand: "sleep 2" }) });
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${url}/api/jobs`, { method: "POST", body: JSON.stringify({ type: "test", deploymentId: `restart-${i}`, repository: repo, testCommand: "sleep 5" }) });
       expect(res.status).toBe(202);
       ids.push(((await res.json()) as any).job.id);
     }
@@ -98,8 +99,8 @@ describe("restart while jobs run", () => {
     })();
 
     const launching = await post({ type: "script", script: "0", target: "stuck", timeouts: { startTimeout: 60_000 } });
-    const retrying = await post({ type: "script", script: "process.exit(1)", retry: { maxAttempts: 2, initialDelay: 2_000, jitter: "none", retryOn: ["EXIT_NONZERO"] } });
-    const running = await post({ type: "script", script: "setTimeout(() => {}, 2500)" });
+    const retrying = await post({ type: "script", script: "process.exit(1)", retry: { maxAttempts: 2, initialDelay: 5_000, jitter: "none", retryOn: ["EXIT_NONZERO"] } });
+    const running = await post({ type: "script", script: "setTimeout(() => {}, 5000)" });
     await waitFor(async () => (await get(`/api/jobs/${retrying}`)).job.state === "retrying", { message: "no job retrying" });
     await waitFor(async () => (await get(`/api/jobs/${running}`)).job.state === "running", { message: "no job running" });
     const queued = [await post({ type: "script", script: "0" }), await post({ type: "script", script: "0" })];
