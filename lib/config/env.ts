@@ -69,8 +69,8 @@ export const ENV_DOCS: Record<string, string> = {
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
   const mode = (env.BLACKTREE_MODE ?? "development") as Mode;
-  if (mode !== "development" && mode !== "production") invalid("BLACKTREE_MODE", "must be development or production");
-  const port = int(env, "PORT", 3000, 0, 65535);
+  if (mode !== "development" && mode !== "production") invalidEnv("BLACKTREE_MODE", "must be development or production");
+  const port = envInt(env, "PORT", 3000, 0, 65535);
   const list = (v?: string) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : null);
   return {
     mode,
@@ -82,32 +82,33 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     transporter: env.TRANSPORTER || null,
     services: list(env.SERVICES),
     amqpUrl: env.AMQP_URL || null,
-    amqpPrefetch: int(env, "AMQP_PREFETCH", 32, 1, 10_000),
-    amqpMaxMessageBytes: int(env, "AMQP_MAX_MESSAGE_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
-    amqpHeartbeatSeconds: int(env, "AMQP_HEARTBEAT_SECONDS", 10, 1, 600),
-    amqpConnectTimeoutMs: int(env, "AMQP_CONNECT_TIMEOUT_MS", 30_000, 100, 600_000),
-    amqpRequeueDelayMs: int(env, "AMQP_REQUEUE_DELAY_MS", 2000, 0, 600_000),
+    amqpPrefetch: envInt(env, "AMQP_PREFETCH", 32, 1, 10_000),
+    amqpMaxMessageBytes: envInt(env, "AMQP_MAX_MESSAGE_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
+    amqpHeartbeatSeconds: envInt(env, "AMQP_HEARTBEAT_SECONDS", 10, 1, 600),
+    amqpConnectTimeoutMs: envInt(env, "AMQP_CONNECT_TIMEOUT_MS", 30_000, 100, 600_000),
+    amqpRequeueDelayMs: envInt(env, "AMQP_REQUEUE_DELAY_MS", 2000, 0, 600_000),
     redisUrl: env.REDIS_URL || null,
     logLevel: env.LOG_LEVEL || "info",
     nodeId: env.NODE_ID || null,
     namespace: env.NAMESPACE || "blacktree",
     publicUrl: (env.BLACKTREE_PUBLIC_URL || `http://127.0.0.1:${port}`).replace(/\/+$/, ""),
     callbackSecret: env.BLACKTREE_CALLBACK_SECRET || null,
-    reconcileIntervalMs: int(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),
-    dispatchIntervalMs: int(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
-    reapIntervalMs: int(env, "REAP_INTERVAL_MS", 30_000, 100, 3_600_000),
-    relaunchAfterMs: int(env, "RELAUNCH_AFTER_MS", 30_000, 100, 3_600_000),
+    reconcileIntervalMs: envInt(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),
+    dispatchIntervalMs: envInt(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
+    reapIntervalMs: envInt(env, "REAP_INTERVAL_MS", 30_000, 100, 3_600_000),
+    relaunchAfterMs: envInt(env, "RELAUNCH_AFTER_MS", 30_000, 100, 3_600_000),
   };
 }
 
-function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max: number): number {
+/** A whole number from the environment within [min, max], or the default when unset. */
+export function envInt(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return def;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) invalid(name, `must be a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) invalidEnv(name, `must be a whole number from ${min} to ${max}`);
   return n;
 }
 
-function invalid(name: string, message: string): never {
+export function invalidEnv(name: string, message: string): never {
   throw blacktreeError("CONFIG_INVALID", `${name} ${message}`, { fields: [{ field: name, message }] });
 }

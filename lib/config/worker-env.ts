@@ -1,6 +1,6 @@
 import os from "node:os";
 import path from "node:path";
-import { blacktreeError } from "../errors";
+import { envInt, invalidEnv } from "./env";
 
 /** Settings of a pool worker node (`npm run worker`), from its environment. */
 export interface WorkerEnvConfig {
@@ -19,16 +19,16 @@ export interface WorkerEnvConfig {
 }
 
 export function loadWorkerEnv(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): WorkerEnvConfig {
-  if (!env.TRANSPORTER) invalid("TRANSPORTER", "is required: a worker node joins the orchestrator's cluster (e.g. nats://127.0.0.1:4222)");
+  if (!env.TRANSPORTER) invalidEnv("TRANSPORTER", "is required: a worker node joins the orchestrator's cluster (e.g. nats://127.0.0.1:4222)");
   return {
     transporter: env.TRANSPORTER!,
     namespace: env.NAMESPACE || "blacktree",
     nodeId: env.NODE_ID || null,
     logLevel: env.LOG_LEVEL || "info",
     dataDir: path.resolve(cwd, env.DATA_DIR || "./data-worker"),
-    capacity: wholeNumber(env, "WORKER_CAPACITY", os.availableParallelism(), 1, 1000),
+    capacity: envInt(env, "WORKER_CAPACITY", os.availableParallelism(), 1, 1000),
     labels: parseLabels(env.WORKER_LABELS ?? "", "WORKER_LABELS"),
-    stopGraceMs: wholeNumber(env, "WORKER_STOP_GRACE_MS", 5_000, 0, 600_000),
+    stopGraceMs: envInt(env, "WORKER_STOP_GRACE_MS", 5_000, 0, 600_000),
   };
 }
 
@@ -38,20 +38,8 @@ export function parseLabels(text: string, field = "labels"): Record<string, stri
   for (const pair of text.split(",").map((p) => p.trim()).filter(Boolean)) {
     const eq = pair.indexOf("=");
     const name = eq === -1 ? "" : pair.slice(0, eq).trim();
-    if (!/^[A-Za-z0-9_.\-/]{1,63}$/.test(name)) invalid(field, `'${pair}' is not name=value`);
+    if (!/^[A-Za-z0-9_.\-/]{1,63}$/.test(name)) invalidEnv(field, `'${pair}' is not name=value`);
     labels[name] = pair.slice(eq + 1).trim();
   }
   return labels;
-}
-
-function wholeNumber(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) invalid(name, `must be a whole number from ${min} to ${max}`);
-  return n;
-}
-
-function invalid(name: string, message: string): never {
-  throw blacktreeError("CONFIG_INVALID", `${name} ${message}`, { fields: [{ field: name, message }] });
 }
