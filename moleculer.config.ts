@@ -3,9 +3,9 @@ import type { BrokerOptions } from "moleculer";
 import type { EnvConfig } from "./lib/config/env";
 
 /** Broker options from the environment: in-process by default, NATS/AMQP with TRANSPORTER. */
-export function brokerConfig(env: EnvConfig): BrokerOptions {
+export function brokerConfig(env: Pick<EnvConfig, "namespace" | "nodeId" | "transporter" | "logLevel">): BrokerOptions {
   return {
-    namespace: "blacktree",
+    namespace: env.namespace,
     nodeID: env.nodeId ?? `${os.hostname()}-${process.pid}`,
     transporter: env.transporter ?? undefined,
     logger: {

@@ -38,6 +38,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           aliases: {
             "POST started": "gateway.workerStarted",
             "POST heartbeat": "gateway.workerHeartbeat",
+            "POST log": "gateway.workerLog",
             "POST result": "gateway.workerResult",
             "GET secrets": "gateway.workerSecrets",
           },
@@ -52,6 +53,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
             "GET jobs": "gateway.listJobs",
             "GET jobs/:id": "gateway.getJob",
             "POST jobs/:id/cancel": "gateway.cancelJob",
+            "POST jobs/:id/retry": "gateway.retryJob",
             "GET jobs/:id/logs": "gateway.jobLogs",
             "GET plugins": "gateway.plugins",
             "GET dead-letters": "gateway.deadLetters",
@@ -135,6 +137,13 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           return { job: await ctx.call("lifecycle.cancel", { id: ctx.params.id, reason, by: "api" }) };
         },
       },
+      retryJob: {
+        visibility: "published",
+        params: { id: "string" },
+        async handler(ctx: Context<{ id: string }>) {
+          return { job: await ctx.call("lifecycle.retry", { id: ctx.params.id, by: "api" }) };
+        },
+      },
       jobLogs: {
         visibility: "published",
         params: { id: "string" },
@@ -206,6 +215,13 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         },
       },
       workerSecrets: workerAction("lifecycle.workerSecrets"),
+      workerLog: {
+        visibility: "published",
+        async handler(ctx: Context<{ lines?: unknown }, { worker: { jobId: string; attempt: number } }>) {
+          const lines = Array.isArray(ctx.params.lines) ? ctx.params.lines.filter((l): l is string => typeof l === "string").slice(0, 1000).map((l) => l.slice(0, 4096)) : [];
+          return ctx.call("lifecycle.workerLog", { ...ctx.meta.worker, lines });
+        },
+      },
     },
     methods: {
       /** Worker routes take only a callback token scoped to one live job attempt. */

@@ -3,7 +3,7 @@ import type { AmqpLink } from "../lib/amqp/amqp-link";
 import { handleExecuteMessage } from "../lib/amqp/execute-consumer";
 import { assertExecuteQueue, EXCHANGE, EXECUTE_KEY, EXECUTE_QUEUE } from "../lib/amqp/topology";
 import { blacktreeError } from "../lib/errors";
-import type { JobSource, NewJob } from "../lib/jobs/model";
+import type { Job, JobSource, NewJob } from "../lib/jobs/model";
 import { iso, jobView } from "../lib/jobs/model";
 import { asPluginLogger, Runtime } from "../lib/runtime";
 import type { DeadLetter } from "../lib/store/job-store";
@@ -26,6 +26,28 @@ export function intakeService(rt: Runtime): ServiceSchema {
   return {
     name: "intake",
     mixins: amqp ? [amqpMixin(rt, { name: "blacktree-intake", setup: assertExecuteQueue })] : [],
+    methods: {
+      /** A `stop` ends its deployment's live jobs; with `coalesce`, a newer queued job supersedes older queued ones. */
+      async cancelWhatItReplaces(ctx: Context, job: Job) {
+        if (!job.deploymentId) return;
+        const def = rt.registry.taskType(job.type)?.def;
+        const scope = def?.cancelsOnSubmit?.({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: 0, params: job.params });
+        if (scope) {
+          await ctx.call("lifecycle.cancelMatching", { deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` });
+        }
+        if (rt.config.taskTypes[job.type]?.coalesce) {
+          await ctx.call("lifecycle.cancelMatching", {
+            deploymentId: job.deploymentId,
+            type: job.type,
+            states: ["queued"],
+            createdBefore: job.createdAt,
+            exceptId: job.id,
+            reason: `superseded by job ${job.id}`,
+            by: `job:${job.id}`,
+          });
+        }
+      },
+    },
     actions: {
       submit: {
         visibility: "public",
@@ -36,6 +58,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
           if (stored.created) {
             this.logger.info(`✅ job ${job.id} queued (${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}, via ${source})`);
             ctx.broadcast("outbox.written", { jobId: job.id });
+            await this.cancelWhatItReplaces(ctx, stored.job);
           }
           return { job: jobView(stored.job), created: stored.created };
         },

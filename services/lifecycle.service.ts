@@ -30,6 +30,7 @@ interface WorkerCall {
 export function lifecycleService(rt: Runtime): ServiceSchema {
   let timer: NodeJS.Timeout | undefined;
   let ticking = false;
+  let lastReap = 0;
   const changed = (broker: any, jobId: string) => broker.broadcast("outbox.written", { jobId });
 
   return {
@@ -39,6 +40,46 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
         visibility: "public",
         async handler(this: any, ctx: Context<{ id: string; reason?: string; by?: string }>) {
           return jobView(await this.cancelJob(ctx.params.id, ctx.params.reason ?? "cancelled on request", ctx.params.by ?? "api"));
+        },
+      },
+      /** Operator action: a failed, timed-out or cancelled job runs again as a new attempt. */
+      retry: {
+        visibility: "public",
+        async handler(this: any, ctx: Context<{ id: string; by?: string }>) {
+          const job = await rt.store.getJob(ctx.params.id);
+          if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
+          const by = ctx.params.by ?? "api";
+          const deadline = job.timeouts.totalTimeout ? Date.now() + job.timeouts.totalTimeout : null;
+          const queued = await rt.store.transition(job.id, {
+            from: ["failed", "timed_out", "cancelled"],
+            to: "queued",
+            patch: { runAfter: null, error: null, result: null, deadline },
+            event: { kind: "job.retried", data: { by, previousState: job.state } },
+          });
+          if (!queued) throw blacktreeError("INVALID_TRANSITION", `Job '${job.id}' is ${job.state}: only failed, timed_out or cancelled jobs can be retried`);
+          this.logger.info(`🔄 job ${job.id} queued again by ${by} (was ${job.state})`);
+          changed(this.broker, job.id);
+          return jobView(queued);
+        },
+      },
+      /** Cancels the live jobs of a deployment (a `stop`, or a newer build superseding queued ones). */
+      cancelMatching: {
+        visibility: "public",
+        async handler(this: any, ctx: Context<{ deploymentId: string; exceptId: string; type?: string; states?: string[]; createdBefore?: number; reason: string; by: string }>) {
+          const { deploymentId, exceptId, type, states, createdBefore, reason, by } = ctx.params;
+          const cancelled: string[] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await rt.store.listJobs({ deploymentId, type, limit: 500, cursor });
+            for (const job of page.items) {
+              if (job.id === exceptId || isFinal(job.state) || (states && !states.includes(job.state))) continue;
+              if (createdBefore !== undefined && job.createdAt >= createdBefore) continue;
+              const done = await this.cancelJob(job.id, reason, by);
+              if (done.state === "cancelled") cancelled.push(job.id);
+            }
+            cursor = page.nextCursor ?? undefined;
+          } while (cursor);
+          return { cancelled };
         },
       },
       workerStarted: {
@@ -73,11 +114,25 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
           return { ok: true };
         },
       },
+      workerLog: {
+        visibility: "public",
+        async handler(this: any, ctx: Context<WorkerCall & { lines: string[] }>) {
+          const { job, attempt } = await this.liveAttempt(ctx.params);
+          const text = [attempt.log, ...ctx.params.lines].filter((l) => l !== null).join("\n");
+          await rt.store.updateAttempt(job.id, attempt.attempt, { log: tail(text), heartbeatAt: Date.now() }, { onlyIfState: ["launching", "running"] });
+          return { ok: true };
+        },
+      },
+      /** Once per attempt: the worker's only way to its job's secrets (they never travel in launch parameters). */
       workerSecrets: {
         visibility: "public",
         async handler(this: any, ctx: Context<WorkerCall>) {
-          const { job } = await this.liveAttempt(ctx.params);
-          return { secrets: await rt.store.getSecrets(job.id) };
+          const { job, attempt } = await this.liveAttempt(ctx.params);
+          const fetched = (await rt.store.getEvents(job.id)).some((e) => e.kind === "attempt.secrets_fetched" && e.attempt === attempt.attempt);
+          if (fetched) throw blacktreeError("FORBIDDEN", "This attempt already fetched its secrets");
+          const secrets = await rt.store.getSecrets(job.id);
+          await rt.store.updateAttempt(job.id, attempt.attempt, {}, { event: { kind: "attempt.secrets_fetched", data: { names: Object.keys(secrets) } } });
+          return { secrets };
         },
       },
       /** One reconcile pass now (tests and operators). */
@@ -144,6 +199,7 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
           await this.reconcileActive(now);
           await this.requeueDue(now);
           await this.expireWaiting(now);
+          await this.reapOrphans(now);
         } catch (err) {
           this.logger.error(`❌ lifecycle pass failed: ${describeError(err).message}`);
         } finally {
@@ -223,7 +279,7 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
       },
 
       async finishAttempt(this: any, job: Job, attempt: Attempt, end: AttemptEnd, now: number) {
-        const log = await this.collectLog(attempt);
+        const log = (await this.collectLog(attempt)) ?? attempt.log;
         const next: Job | null = await endAttempt(rt.store, job, { ...end, log }, now);
         if (!next) return; // a cancel or another node decided first
         changed(this.broker, job.id);
@@ -242,6 +298,7 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
         for (const body of requests) {
           try {
             const { job: child } = await this.broker.call("intake.submit", { body, source: "internal", parentId: job.id });
+            await rt.store.updateAttempt(job.id, job.attempt, {}, { event: { kind: "job.follow_up", data: { jobId: child.id, type: child.type } } });
             this.logger.info(`✅ job ${job.id} created follow-up ${child.type} job ${child.id}`);
           } catch (err) {
             this.logger.error(`❌ follow-up of job ${job.id} refused: ${describeError(err).message}`);
@@ -253,10 +310,32 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
         if (!attempt.handle) return null;
         try {
           const { lines } = await this.broker.call(`${targetServiceName(attempt.target)}.logs`, { handle: attempt.handle as TargetHandle }, { timeout: 10_000, retries: 0 });
-          const text = (lines as string[]).join("\n");
-          return text.length > STORED_LOG_BYTES ? text.slice(text.length - STORED_LOG_BYTES) : text;
+          return (lines as string[]).length ? tail((lines as string[]).join("\n")) : null;
         } catch {
           return null;
+        }
+      },
+
+      /** Stops workers that no live attempt owns (a launch that timed out but happened, a crash mid-cancel, …). */
+      async reapOrphans(this: any, now: number) {
+        if (now - lastReap < rt.env.reapIntervalMs) return;
+        lastReap = now;
+        for (const name of rt.registry.targets.keys()) {
+          let keys: string[] | null;
+          try {
+            ({ keys } = await this.broker.call(`${targetServiceName(name)}.list`, {}, { timeout: 30_000, retries: 0 }));
+          } catch {
+            continue; // the target is not reachable now; next round
+          }
+          if (!keys?.length) continue;
+          // Read the live set after the listing: a worker launched meanwhile was claimed before it.
+          const live = new Set((await rt.store.activeAttempts()).map((a) => a.attempt.key));
+          for (const key of keys.filter((k) => !live.has(k))) {
+            this.logger.warn(`⚠️ stopping orphan worker ${key} on '${name}': no live attempt owns it`);
+            await this.broker.call(`${targetServiceName(name)}.stop`, { handle: { key }, reason: "orphan: no live attempt owns it" }, { timeout: 120_000, retries: 0 }).catch((err: unknown) => {
+              this.logger.warn(`⚠️ could not stop orphan ${key}: ${describeError(err).message}`);
+            });
+          }
         }
       },
 
@@ -297,6 +376,10 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
       clearInterval(timer);
     },
   };
+}
+
+function tail(text: string): string {
+  return text.length > STORED_LOG_BYTES ? text.slice(text.length - STORED_LOG_BYTES) : text;
 }
 
 /** The first timeout that has fired for a live attempt, from stored timestamps (so restarts resume, not reset, them). */

@@ -1,6 +1,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import type { LoadedTarget } from "../lib/plugins/registry";
 import type { LaunchRequest, PluginContext, TargetHandle } from "../lib/plugins/sdk";
+import { brokerCluster } from "../lib/cluster";
 import { asPluginLogger, Runtime } from "../lib/runtime";
 
 export const targetServiceName = (target: string) => `targets.${target}`;
@@ -59,7 +60,7 @@ export function targetHostService(rt: Runtime, loaded: LoadedTarget): ServiceSch
       },
     },
     async started() {
-      ctx = rt.pluginContext(asPluginLogger(this.logger));
+      ctx = { ...rt.pluginContext(asPluginLogger(this.logger)), cluster: brokerCluster(this.broker) };
       await target.init?.(config, ctx);
       this.logger.info(`✅ launch target '${target.name}' ready`);
     },

@@ -71,6 +71,7 @@ async function main(): Promise<void> {
     const settings = readBuildSettings(process.env);
     log.progress(`${settings.action} job ${settings.jobId || "(no job id)"} attempt ${settings.attempt || "?"}`);
     await callback?.started();
+    callback?.startHeartbeats();
     result = await build(settings, callback);
   } catch (err) {
     ({ result, exitCode } = failureResult(err));

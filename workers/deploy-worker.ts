@@ -43,6 +43,7 @@ async function stop(): Promise<BuildResult> {
 async function main() {
   const callback = Callback.fromEnv(process.env);
   await callback?.started();
+  callback?.startHeartbeats();
   log.progress(`${action} of deployment ${deploymentId}`);
   const result = action === "stop" ? await stop() : await deploy();
   if (result.success) log.success(result.message);

@@ -26,12 +26,16 @@ export interface EnvConfig {
   redisUrl: string | null;
   logLevel: string;
   nodeId: string | null;
+  /** Moleculer namespace: only nodes of one namespace see each other on a transporter. */
+  namespace: string;
   /** Base URL workers use to call back; must be reachable from where workers run. */
   publicUrl: string;
   /** Signs worker callback tokens; generated per data dir when unset. */
   callbackSecret: string | null;
   reconcileIntervalMs: number;
   dispatchIntervalMs: number;
+  /** How often the lifecycle looks for orphan workers on each target. */
+  reapIntervalMs: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -52,10 +56,12 @@ export const ENV_DOCS: Record<string, string> = {
   REDIS_URL: "Redis URL; turns on the Redis pub/sub status sink",
   LOG_LEVEL: "fatal | error | warn | info | debug | trace (default info)",
   NODE_ID: "Moleculer node id (default: host name + pid)",
+  NAMESPACE: "Moleculer namespace; orchestrator and worker nodes must share it (default blacktree)",
   BLACKTREE_PUBLIC_URL: "URL workers call back to (default http://127.0.0.1:$PORT)",
   BLACKTREE_CALLBACK_SECRET: "key that signs worker callback tokens (default: generated into DATA_DIR)",
   RECONCILE_INTERVAL_MS: "how often the lifecycle inspects running attempts (default 1000)",
   DISPATCH_INTERVAL_MS: "how often the dispatcher looks for runnable jobs besides event wake-ups (default 1000)",
+  REAP_INTERVAL_MS: "how often the lifecycle stops orphan workers that no live attempt owns (default 30000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -81,10 +87,12 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     redisUrl: env.REDIS_URL || null,
     logLevel: env.LOG_LEVEL || "info",
     nodeId: env.NODE_ID || null,
+    namespace: env.NAMESPACE || "blacktree",
     publicUrl: (env.BLACKTREE_PUBLIC_URL || `http://127.0.0.1:${port}`).replace(/\/+$/, ""),
     callbackSecret: env.BLACKTREE_CALLBACK_SECRET || null,
     reconcileIntervalMs: int(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),
     dispatchIntervalMs: int(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
+    reapIntervalMs: int(env, "REAP_INTERVAL_MS", 30_000, 100, 3_600_000),
   };
 }
 

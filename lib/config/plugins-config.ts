@@ -25,6 +25,8 @@ export interface TaskTypeSettings {
   maxTimeouts?: Partial<Timeouts>;
   retry?: Partial<RetryPolicy>;
   maxAttempts?: number;
+  /** A newer queued job of the same deployment supersedes older queued ones. */
+  coalesce?: boolean;
   [option: string]: unknown;
 }
 
@@ -92,6 +94,7 @@ const schema = {
         maxTimeouts: timeoutsSchema,
         retry: { type: "object", optional: true },
         maxAttempts: { type: "number", integer: true, min: 1, optional: true },
+        coalesce: { type: "boolean", optional: true },
       },
     },
   },

@@ -15,6 +15,7 @@ export const JOB_STATES = [
 
 export type JobState = (typeof JOB_STATES)[number];
 
+/** States in which the job is done: nothing runs and no clock acts on it. */
 export const FINAL_STATES: readonly JobState[] = ["succeeded", "failed", "timed_out", "cancelled", "rejected"];
 /** States in which an attempt holds compute: counted against concurrency limits. */
 export const ACTIVE_STATES: readonly JobState[] = ["launching", "running"];
@@ -29,9 +30,10 @@ const TABLE: Record<JobState, readonly JobState[]> = {
   running: ["succeeded", "failed", "timed_out", "retrying", "cancelled"],
   retrying: ["queued", "failed", "timed_out", "cancelled"],
   succeeded: [],
-  failed: [],
-  timed_out: [],
-  cancelled: [],
+  // Only an operator's retry (POST /api/jobs/:id/retry) leaves these, as a new attempt.
+  failed: ["queued"],
+  timed_out: ["queued"],
+  cancelled: ["queued"],
   rejected: [],
 };
 

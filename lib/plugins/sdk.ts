@@ -16,6 +16,19 @@ export interface PluginLogger {
   debug(...args: unknown[]): void;
 }
 
+/**
+ * The Moleculer cluster, as far as a plugin may use it: call another node's service and
+ * see who is connected (how the `pool` target reaches its worker nodes).
+ */
+export interface PluginCluster {
+  /** Calls an action, on one node when `nodeID` is given; never retried by the broker. */
+  call<T = unknown>(action: string, params: Record<string, unknown>, opts?: { nodeID?: string; timeoutMs?: number }): Promise<T>;
+  /** IDs of the connected nodes that run a service of this name (this node included). */
+  nodesWithService(service: string): string[];
+  /** Whether a node is connected now (false for nodes that left or were never seen). */
+  isNodeAvailable(nodeID: string): boolean;
+}
+
 /** What the host hands a task type or target. */
 export interface PluginContext {
   logger: PluginLogger;
@@ -25,6 +38,8 @@ export interface PluginContext {
   mode: "development" | "production";
   /** Policy switches from config that task types honour (e.g. local repositories). */
   policy: Record<string, unknown>;
+  /** Present where the target is hosted in a broker (always, in the orchestrator's target services). */
+  cluster?: PluginCluster;
 }
 
 /** A validated, normalized job as a task type sees it. */
@@ -68,6 +83,11 @@ export interface TaskType<P = Record<string, unknown>> {
   defaults?: TaskTypeDefaults;
   /** Jobs with the same key never run at once (e.g. `deploymentId` for deploy and stop). */
   concurrencyKey?(job: TaskJob<P>): string | null;
+  /**
+   * When a job of this type is accepted, the other live jobs of this deployment are
+   * cancelled (a `stop` ends its deployment's builds and deploys).
+   */
+  cancelsOnSubmit?(job: TaskJob<P>): { deploymentId: string } | null;
   /** Semantic checks beyond the schema; throw a VALIDATION_FAILED error naming the field. */
   check?(job: TaskJob<P>, ctx: PluginContext): void | Promise<void>;
   toWorkload(job: TaskJob<P>, ctx: PluginContext): Workload;

@@ -32,6 +32,8 @@ export interface JobPatch {
   attempt?: number;
   target?: string | null;
   runAfter?: number | null;
+  /** End of totalTimeout (reset by an operator's retry). */
+  deadline?: number | null;
   result?: JobResult | null;
   error?: JobError | null;
 }

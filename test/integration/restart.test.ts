@@ -1,7 +1,7 @@
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { ChildProcess, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { startEntryPoint as startProcess } from "../support/entry-point";
 import { freePort, ROOT, tempDir } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
 import { isGone } from "../support/process";
@@ -10,19 +10,6 @@ import { isGone } from "../support/process";
  * The real entry point as a separate process, killed with SIGKILL while jobs run and
  * queue, then started again on the same data directory: nothing is lost, nothing runs twice.
  */
-const TSX = pathToFileURL(require.resolve("tsx")).href;
-
-function startProcess(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
-}
-
 describe("restart while jobs run", () => {
   let orchestrator: ChildProcess | undefined;
   afterEach(() => orchestrator?.kill("SIGKILL"));
@@ -78,4 +65,75 @@ describe("restart while jobs run", () => {
     for (const [id, pid] of survivors) expect(finals.find((j) => j.job.id === id).attempts[0].handle.pid).toBe(pid);
     await waitFor(() => pids.every((pid) => isGone(pid)), { timeout: 10_000, message: "a worker process outlived its job" });
   });
+
+  test("kill -9 with jobs queued, launching, running and retrying: all end, none launched twice, limits held", async () => {
+    const dataDir = tempDir();
+    const config = JSON.parse(fs.readFileSync(path.join(ROOT, "plugins.config.json"), "utf8"));
+    config.plugins.push({ use: path.join(ROOT, "test/support/plugins/script-plugin.ts") });
+    config.limits = { global: 2 };
+    const configFile = path.join(dataDir, "plugins.config.json");
+    fs.writeFileSync(configFile, JSON.stringify(config));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const env = { DATA_DIR: path.join(dataDir, "data"), PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100" };
+    const get = async (route: string) => (await fetch(url + route)).json() as Promise<any>;
+    const post = async (body: object) => ((await (await fetch(`${url}/api/jobs`, { method: "POST", body: JSON.stringify(body) })).json()) as any).job.id as string;
+    const up = () => waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not start" });
+
+    orchestrator = startProcess(env);
+    await up();
+    // Sample the limit all along, across the crash.
+    let maxActive = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        try {
+          const [l, r] = await Promise.all([get("/api/jobs?state=launching&limit=500"), get("/api/jobs?state=running&limit=500")]);
+          maxActive = Math.max(maxActive, l.items.length + r.items.length);
+        } catch {
+          // the node is down for a moment
+        }
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      }
+    })();
+
+    const launching = await post({ type: "script", script: "0", target: "stuck", timeouts: { startTimeout: 60_000 } });
+    const retrying = await post({ type: "script", script: "process.exit(1)", retry: { maxAttempts: 2, initialDelay: 2_000, jitter: "none", retryOn: ["EXIT_NONZERO"] } });
+    const running = await post({ type: "script", script: "setTimeout(() => {}, 2500)" });
+    await waitFor(async () => (await get(`/api/jobs/${retrying}`)).job.state === "retrying", { message: "no job retrying" });
+    await waitFor(async () => (await get(`/api/jobs/${running}`)).job.state === "running", { message: "no job running" });
+    const queued = [await post({ type: "script", script: "0" }), await post({ type: "script", script: "0" })];
+    const states = await Promise.all([launching, retrying, running, ...queued].map(async (id) => (await get(`/api/jobs/${id}`)).job.state));
+    expect(states).toEqual(["launching", "retrying", "running", "queued", "queued"]);
+
+    orchestrator.kill("SIGKILL");
+    await new Promise((resolve) => orchestrator!.once("exit", resolve));
+    orchestrator = startProcess(env);
+    await up();
+
+    const ids = [launching, retrying, running, ...queued];
+    const finals = await waitFor(async () => {
+      const jobs = await Promise.all(ids.map((id) => get(`/api/jobs/${id}`)));
+      return jobs.every((j) => ["succeeded", "failed", "timed_out", "cancelled"].includes(j.job.state)) ? jobs : null;
+    }, { timeout: 60_000, message: "jobs did not all finish after the restart" });
+    sampling = false;
+    await sampler;
+
+    const byId = new Map(finals.map((j) => [j.job.id, j]));
+    // The stuck target forgot its worker with the node: lost, and the default policy does not retry.
+    expect(byId.get(launching).job.state).toBe("failed");
+    expect(byId.get(launching).attempts[0].outcome).toBe("WORKER_LOST");
+    expect(byId.get(retrying).job.state).toBe("failed");
+    expect(byId.get(retrying).attempts.map((a: any) => a.exitCode)).toEqual([1, 1]);
+    for (const id of [running, ...queued]) {
+      expect(byId.get(id).job.state).toBe("succeeded");
+      expect(byId.get(id).attempts).toHaveLength(1);
+    }
+    // One launch record per attempt on the process target: nothing launched twice, nothing relaunched under a new key.
+    const processAttempts = finals.flatMap((j) => j.attempts).filter((a: any) => a.target === "process");
+    const records = fs.readdirSync(path.join(dataDir, "data", "process")).filter((f) => f.endsWith(".json"));
+    expect(records).toHaveLength(processAttempts.length);
+    expect(maxActive).toBeLessThanOrEqual(2);
+    await waitFor(() => processAttempts.every((a: any) => isGone(a.handle.pid)), { timeout: 10_000, message: "a worker outlived its job" });
+  }, 120_000);
 });

@@ -7,9 +7,9 @@ const EXPECTED: Record<JobState, JobState[]> = {
   running: ["succeeded", "failed", "timed_out", "retrying", "cancelled"],
   retrying: ["queued", "failed", "timed_out", "cancelled"],
   succeeded: [],
-  failed: [],
-  timed_out: [],
-  cancelled: [],
+  failed: ["queued"],
+  timed_out: ["queued"],
+  cancelled: ["queued"],
   rejected: [],
 };
 
@@ -23,17 +23,17 @@ describe("job state machine", () => {
     else expect(() => assertTransition(from, to)).toThrow(expect.objectContaining({ type: "INVALID_TRANSITION", code: 409 }));
   });
 
-  test("final states have no way out and every other state can be cancelled", () => {
+  test("final states lead only back to the queue (operator retry) and every other state can be cancelled", () => {
     for (const s of JOB_STATES) {
       expect(isFinal(s)).toBe(FINAL_STATES.includes(s));
-      if (isFinal(s)) expect(allowedFrom(s)).toEqual([]);
+      if (isFinal(s)) expect(allowedFrom(s)).toEqual(s === "succeeded" || s === "rejected" ? [] : ["queued"]);
       else expect(canTransition(s, "cancelled")).toBe(true);
     }
   });
 
   test("sourcesOf inverts the table", () => {
     expect(sourcesOf("running")).toEqual(["launching"]);
-    expect(sourcesOf("queued")).toEqual(["retrying"]);
+    expect(sourcesOf("queued")).toEqual(["retrying", "failed", "timed_out", "cancelled"]);
     expect(sourcesOf("rejected")).toEqual([]);
   });
 });

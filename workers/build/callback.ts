@@ -2,6 +2,8 @@ import { log, registerSecret } from "./log";
 import { BuildFailure, EXIT_FAILURE, type BuildResult } from "./result";
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Well under any sensible heartbeatTimeout; overridable for tests and slow networks. */
+const HEARTBEAT_EVERY_MS = Number(process.env.BLACKTREE_HEARTBEAT_MS) || 10_000;
 const RESULT_ATTEMPTS = 3;
 const RESULT_RETRY_DELAY_MS = 500;
 
@@ -31,6 +33,13 @@ export class Callback {
 
   async started(): Promise<void> {
     await this.request("POST", "/started", {}).catch((err: Error) => log.warn(`could not report "started": ${describe(err)}`));
+  }
+
+  /** Beats every `everyMs` until the process ends (unref'd), so heartbeatTimeout can tell a silent worker. */
+  startHeartbeats(everyMs = HEARTBEAT_EVERY_MS): void {
+    setInterval(() => {
+      this.request("POST", "/heartbeat", {}).catch((err: Error) => log.warn(`could not send a heartbeat: ${describe(err)}`));
+    }, everyMs).unref();
   }
 
   async secrets(): Promise<Record<string, string>> {

@@ -562,6 +562,7 @@ const JOB_PATCH_COLUMNS: Record<keyof JobPatch, [string, Encoder]> = {
   attempt: ["attempt", plain],
   target: ["target", plain],
   runAfter: ["run_after", plain],
+  deadline: ["deadline", plain],
   result: ["result", toJson],
   error: ["error", toJson],
 };

@@ -8,6 +8,7 @@ export const stopTaskType = defineTaskType<{ deploymentId: string }>({
   params: { deploymentId: f.deploymentId },
   defaults: { timeouts: { runTimeout: 5 * 60_000 }, priority: 10 },
   concurrencyKey: (job) => `deployment:${job.params.deploymentId}`,
+  cancelsOnSubmit: (job) => ({ deploymentId: job.params.deploymentId }),
   toWorkload(job) {
     return {
       command: referenceWorkerCommand("deploy-worker"),

@@ -1,0 +1,61 @@
+import type { ValidationSchema } from "fastest-validator";
+
+/** The `config` block of the docker target in plugins.config.json. */
+export interface DockerTargetConfig {
+  /** Unix socket of the engine; without it (and without `host`) DOCKER_HOST or /var/run/docker.sock. */
+  socketPath?: string;
+  /** `tcp://host:port` of the engine, instead of a socket. */
+  host?: string;
+  network?: string;
+  defaultImage?: string;
+  stopGraceMs?: number;
+  retentionMs?: number;
+  logMaxBytes?: number;
+  labelPrefix?: string;
+}
+
+export interface DockerTargetSettings {
+  /** Network mode of every container; `none` unless the operator says otherwise. */
+  network: string;
+  defaultImage: string | null;
+  /** Between SIGTERM and SIGKILL (Docker counts whole seconds: rounded up). */
+  stopGraceMs: number;
+  /** Finished containers are removed this long after they ended. */
+  retentionMs: number;
+  /** The log tail `logs()` returns. */
+  logMaxBytes: number;
+  /** Labels are `<labelPrefix>.key`, `.job`, `.attempt`, `.deployment`, `.type`; containers are named `<labelPrefix>-…`. */
+  labelPrefix: string;
+}
+
+export const dockerTargetDefaults = {
+  network: "none",
+  stopGraceMs: 10_000,
+  retentionMs: 60 * 60_000,
+  logMaxBytes: 256 * 1024,
+  labelPrefix: "blacktree",
+} as const;
+
+export const dockerTargetConfigSchema: ValidationSchema = {
+  $$strict: true,
+  socketPath: { type: "string", empty: false, optional: true },
+  host: { type: "string", empty: false, optional: true, pattern: /^(tcp|http|https):\/\/[^\s]+$/ },
+  network: { type: "string", empty: false, default: dockerTargetDefaults.network },
+  defaultImage: { type: "string", empty: false, optional: true },
+  stopGraceMs: { type: "number", integer: true, min: 0, default: dockerTargetDefaults.stopGraceMs },
+  retentionMs: { type: "number", integer: true, min: 1000, default: dockerTargetDefaults.retentionMs },
+  logMaxBytes: { type: "number", integer: true, positive: true, default: dockerTargetDefaults.logMaxBytes },
+  labelPrefix: { type: "string", pattern: /^[a-z][a-z0-9-]{0,30}$/, default: dockerTargetDefaults.labelPrefix },
+};
+
+/** Defaults are applied here too: a host may hand over a config it did not run through the schema. */
+export function resolveSettings(config: DockerTargetConfig): DockerTargetSettings {
+  return {
+    network: config.network ?? dockerTargetDefaults.network,
+    defaultImage: config.defaultImage ?? null,
+    stopGraceMs: config.stopGraceMs ?? dockerTargetDefaults.stopGraceMs,
+    retentionMs: config.retentionMs ?? dockerTargetDefaults.retentionMs,
+    logMaxBytes: config.logMaxBytes ?? dockerTargetDefaults.logMaxBytes,
+    labelPrefix: config.labelPrefix ?? dockerTargetDefaults.labelPrefix,
+  };
+}

@@ -1,0 +1,31 @@
+import { ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { ROOT } from "./orchestrator";
+
+const TSX = pathToFileURL(require.resolve("tsx")).href;
+
+/** The real entry point (`bin/<name>.ts`) as a separate process with only the given environment (plus PATH, HOME). */
+export function startEntryPoint(env: Record<string, string>, entry = "blacktree"): ChildProcess {
+  const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, `bin/${entry}.ts`)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  if (process.env.TEST_LOG_LEVEL) {
+    child.stdout!.pipe(process.stdout);
+    child.stderr!.pipe(process.stderr);
+  } else {
+    child.stdout!.resume();
+    child.stderr!.resume();
+  }
+  return child;
+}
+
+/** SIGKILL, and wait until the process is really gone. */
+export async function killHard(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
