@@ -1,6 +1,8 @@
 import path from "node:path";
 import type { LoggerInstance } from "moleculer";
+import { ApiKeys, KEYS_FILE, loadApiKeys } from "./auth/api-keys";
 import { CallbackTokens, loadCallbackSecret } from "./auth/callback-token";
+import { loadSecretBox } from "./secrets/secret-box";
 import { EnvConfig, loadEnvConfig } from "./config/env";
 import { loadPluginsConfig, PluginsConfig } from "./config/plugins-config";
 import { loadPlugins } from "./plugins/loader";
@@ -16,6 +18,9 @@ export interface Runtime {
   registry: PluginRegistry;
   store: JobStore;
   callbackTokens: CallbackTokens;
+  apiKeys: ApiKeys;
+  /** Set on the first development start: where the generated admin key was written. */
+  generatedAdminKeyFile: string | null;
   pluginContext(logger: PluginLogger): PluginContext;
 }
 
@@ -25,7 +30,10 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
   const env = loadEnvConfig(vars, opts.cwd);
   const config = opts.config ?? loadPluginsConfig(env.pluginsConfig, vars, env.mode);
   const registry: PluginRegistry = loadPlugins(config, { baseDir: path.dirname(env.pluginsConfig) });
-  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir });
+  // Credentials first: production refuses to start without them, before anything is opened.
+  const auth = loadApiKeys({ spec: env.apiKeys, file: path.join(env.dataDir, KEYS_FILE), pepper: env.apiKeyPepper, dataDir: env.dataDir, mode: env.mode });
+  const secrets = loadSecretBox({ key: env.secretsKey, previous: env.secretsKeyPrevious, dataDir: env.dataDir, mode: env.mode });
+  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir, secrets });
   await store.migrate();
   return {
     env,
@@ -33,6 +41,8 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
     registry,
     store,
     callbackTokens: new CallbackTokens(loadCallbackSecret(env.callbackSecret, env.dataDir)),
+    apiKeys: auth.keys,
+    generatedAdminKeyFile: auth.generatedAdminKeyFile,
     pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy }),
   };
 }

@@ -36,6 +36,19 @@ export interface EnvConfig {
   dispatchIntervalMs: number;
   /** How often the lifecycle looks for orphan workers on each target. */
   reapIntervalMs: number;
+  /** `name:role:key,…`: gateway API keys (hashed as they are read). */
+  apiKeys: string | null;
+  /** Pepper of the API key hashes; generated per data dir when unset. */
+  apiKeyPepper: string | null;
+  /** AES-256-GCM key of secrets at rest (32 bytes, base64/hex); generated per data dir in development. */
+  secretsKey: string | null;
+  /** Former secrets keys, still used to decrypt during a rotation. */
+  secretsKeyPrevious: string[];
+  /** Exact browser origins allowed by CORS; none = no CORS headers at all. */
+  corsOrigins: string[];
+  /** Requests per API key per window on /api and /metrics. */
+  rateLimit: number;
+  rateLimitWindowMs: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -62,6 +75,13 @@ export const ENV_DOCS: Record<string, string> = {
   RECONCILE_INTERVAL_MS: "how often the lifecycle inspects running attempts (default 1000)",
   DISPATCH_INTERVAL_MS: "how often the dispatcher looks for runnable jobs besides event wake-ups (default 1000)",
   REAP_INTERVAL_MS: "how often the lifecycle stops orphan workers that no live attempt owns (default 30000)",
+  BLACKTREE_API_KEYS: "gateway API keys, name:role:key,… (roles submitter, operator, admin); required in production",
+  BLACKTREE_API_KEY_PEPPER: "pepper of the API key hashes (default: generated into DATA_DIR)",
+  BLACKTREE_SECRETS_KEY: "AES-256-GCM key for secrets at rest, 32 bytes base64 or hex; required in production",
+  BLACKTREE_SECRETS_KEY_PREVIOUS: "comma-separated former secrets keys, decrypt only (rotation)",
+  BLACKTREE_CORS_ORIGINS: "comma-separated exact browser origins allowed by CORS (default: none)",
+  BLACKTREE_RATE_LIMIT: "requests per API key per window (default 600)",
+  BLACKTREE_RATE_LIMIT_WINDOW_MS: "rate limit window (default 60000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -93,7 +113,26 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     reconcileIntervalMs: int(env, "RECONCILE_INTERVAL_MS", 1000, 10, 600_000),
     dispatchIntervalMs: int(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
     reapIntervalMs: int(env, "REAP_INTERVAL_MS", 30_000, 100, 3_600_000),
+    apiKeys: env.BLACKTREE_API_KEYS || null,
+    apiKeyPepper: env.BLACKTREE_API_KEY_PEPPER || null,
+    secretsKey: env.BLACKTREE_SECRETS_KEY || null,
+    secretsKeyPrevious: list(env.BLACKTREE_SECRETS_KEY_PREVIOUS) ?? [],
+    corsOrigins: (list(env.BLACKTREE_CORS_ORIGINS) ?? []).map((o) => checkOrigin(o)),
+    rateLimit: int(env, "BLACKTREE_RATE_LIMIT", 600, 1, 100_000_000),
+    rateLimitWindowMs: int(env, "BLACKTREE_RATE_LIMIT_WINDOW_MS", 60_000, 100, 3_600_000),
   };
+}
+
+/** An origin is scheme://host[:port], nothing more: compared exactly, never as a substring or pattern. */
+function checkOrigin(origin: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(origin);
+  } catch {
+    url = null;
+  }
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== origin) invalid("BLACKTREE_CORS_ORIGINS", `has '${origin}': each origin must be exactly scheme://host[:port]`);
+  return origin;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max: number): number {

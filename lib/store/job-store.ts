@@ -67,6 +67,8 @@ export interface JobFilter {
   state?: JobState;
   type?: string;
   deploymentId?: string;
+  /** Only jobs submitted with this API key name. */
+  submittedBy?: string;
   limit?: number;
   /** Opaque cursor from a previous page. */
   cursor?: string;

@@ -115,6 +115,7 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
           result: null,
           error: null,
           version: 1,
+          submittedBy: null,
         };
         expect(created).toBe(true);
         expect(job).toStrictEqual(expected);
