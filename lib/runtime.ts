@@ -3,6 +3,7 @@ import type { LoggerInstance } from "moleculer";
 import { ApiKeys, KEYS_FILE, loadApiKeys } from "./auth/api-keys";
 import { CallbackTokens, loadCallbackSecret } from "./auth/callback-token";
 import { loadSecretBox } from "./secrets/secret-box";
+import { HostResolver, systemResolver } from "./plugins/repository-host";
 import { EnvConfig, loadEnvConfig } from "./config/env";
 import { loadPluginsConfig, PluginsConfig } from "./config/plugins-config";
 import { loadPlugins } from "./plugins/loader";
@@ -25,7 +26,7 @@ export interface Runtime {
 }
 
 /** Loads config and plugins (before the broker starts: a plugin error stops start-up with its code). */
-export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: string; store?: JobStore; config?: PluginsConfig } = {}): Promise<Runtime> {
+export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: string; store?: JobStore; config?: PluginsConfig; resolveHost?: HostResolver } = {}): Promise<Runtime> {
   const vars = opts.env ?? process.env;
   const env = loadEnvConfig(vars, opts.cwd);
   const config = opts.config ?? loadPluginsConfig(env.pluginsConfig, vars, env.mode);
@@ -43,7 +44,7 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
     callbackTokens: new CallbackTokens(loadCallbackSecret(env.callbackSecret, env.dataDir)),
     apiKeys: auth.keys,
     generatedAdminKeyFile: auth.generatedAdminKeyFile,
-    pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy }),
+    pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy, resolveHost: opts.resolveHost ?? systemResolver }),
   };
 }
 
