@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { blacktreeError } from "../../errors";
 import { attemptKey } from "../../jobs/model";
 import type { Attempt, AttemptState, Job, JobEvent, NewJob } from "../../jobs/model";
-import { ACTIVE_STATES, INITIAL_STATES, assertTransition } from "../../jobs/states";
+import { ACTIVE_STATES, FINAL_STATES, INITIAL_STATES, assertTransition } from "../../jobs/states";
 import type { JobState } from "../../jobs/states";
 import { countJob, emptyCounts, exceededScope } from "../../jobs/limits";
 import type { ActiveCounts } from "../../jobs/limits";
@@ -194,6 +194,8 @@ export class SqliteJobStore implements JobStore {
       const job = toJob(row);
       // A job that never launched has no attempt to change.
       if (req.attempt && job.attempt > 0) this.patchAttempt(id, job.attempt, req.attempt);
+      // Secrets die with the job, in the same transaction: a crash after a final transition leaves none behind.
+      if (FINAL_STATES.includes(req.to)) this.stmt("DELETE FROM job_secrets WHERE job_id = ?").run(id);
       this.insertEvent(id, {
         kind: req.event?.kind ?? `job.${req.to}`,
         from: previous,
