@@ -12,6 +12,10 @@ async function main() {
   await broker.start();
   const services = rt.env.services?.join(", ") ?? "all services";
   broker.logger.info(`✅ Blacktree Orchestrator (${rt.env.mode}) running ${services} with the ${rt.store.dialect} store; gateway on http://127.0.0.1:${rt.env.port}`);
+  if (rt.generatedAdminKeyFile) {
+    // The key itself is never logged: the line says where it is and how to use it.
+    broker.logger.info(`✅ generated an admin API key into ${rt.generatedAdminKeyFile} (mode 0600). Try: KEY=$(cat ${rt.generatedAdminKeyFile}); curl -H "Authorization: Bearer $KEY" http://127.0.0.1:${rt.env.port}/api/jobs`);
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,6 +1,9 @@
 import path from "node:path";
 import type { LoggerInstance } from "moleculer";
+import { ApiKeys, KEYS_FILE, loadApiKeys } from "./auth/api-keys";
 import { CallbackTokens, loadCallbackSecret } from "./auth/callback-token";
+import { loadSecretBox } from "./secrets/secret-box";
+import { HostResolver, systemResolver } from "./plugins/repository-host";
 import { EnvConfig, loadEnvConfig } from "./config/env";
 import { loadPluginsConfig, PluginsConfig } from "./config/plugins-config";
 import { loadPlugins } from "./plugins/loader";
@@ -16,16 +19,22 @@ export interface Runtime {
   registry: PluginRegistry;
   store: JobStore;
   callbackTokens: CallbackTokens;
+  apiKeys: ApiKeys;
+  /** Set on the first development start: where the generated admin key was written. */
+  generatedAdminKeyFile: string | null;
   pluginContext(logger: PluginLogger): PluginContext;
 }
 
 /** Loads config and plugins (before the broker starts: a plugin error stops start-up with its code). */
-export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: string; store?: JobStore; config?: PluginsConfig } = {}): Promise<Runtime> {
+export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: string; store?: JobStore; config?: PluginsConfig; resolveHost?: HostResolver } = {}): Promise<Runtime> {
   const vars = opts.env ?? process.env;
   const env = loadEnvConfig(vars, opts.cwd);
   const config = opts.config ?? loadPluginsConfig(env.pluginsConfig, vars, env.mode);
   const registry: PluginRegistry = loadPlugins(config, { baseDir: path.dirname(env.pluginsConfig) });
-  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir });
+  // Credentials first: production refuses to start without them, before anything is opened.
+  const auth = loadApiKeys({ spec: env.apiKeys, file: path.join(env.dataDir, KEYS_FILE), pepper: env.apiKeyPepper, dataDir: env.dataDir, mode: env.mode });
+  const secrets = loadSecretBox({ key: env.secretsKey, previous: env.secretsKeyPrevious, dataDir: env.dataDir, mode: env.mode });
+  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir, secrets });
   await store.migrate();
   return {
     env,
@@ -33,7 +42,9 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
     registry,
     store,
     callbackTokens: new CallbackTokens(loadCallbackSecret(env.callbackSecret, env.dataDir)),
-    pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy }),
+    apiKeys: auth.keys,
+    generatedAdminKeyFile: auth.generatedAdminKeyFile,
+    pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy, resolveHost: opts.resolveHost ?? systemResolver }),
   };
 }
 

@@ -1,7 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
+import type { Caller } from "../lib/auth/api-keys";
+import { callerOf } from "../lib/auth/credentials";
+import { roleAllows } from "../lib/auth/roles";
 import { blacktreeError, describeError } from "../lib/errors";
+import { accessOf, aliasesOf } from "../lib/gateway/routes";
+import { MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
+import type { Job } from "../lib/jobs/model";
 import { attemptView, eventView, jobView } from "../lib/jobs/model";
 import { isJobState } from "../lib/jobs/states";
 import { bindMetricsStore, metricsRegistry } from "../lib/metrics";
@@ -11,15 +17,32 @@ import type { Runtime } from "../lib/runtime";
 import type { JobFilter } from "../lib/store/job-store";
 import { targetServiceName } from "./target-host.service";
 
-type Req = IncomingMessage & { $params?: Record<string, unknown>; body?: unknown; $ctx?: Context };
+type Req = IncomingMessage & { $params?: Record<string, unknown>; body?: unknown; $ctx?: Context; $caller?: Caller | null; $route?: any };
 type Res = ServerResponse;
+type CallerMeta = { caller: Caller };
+const SERVICE = "gateway";
 
 /** REST under /api, worker callbacks under /api/worker, /health and /metrics. Only declared aliases are routed. */
 export function gatewayService(rt: Runtime): ServiceSchema {
   // Every body is JSON whatever its Content-Type: `curl -d @job.json` sends it as a form.
   const jsonBody = { json: { strict: false, limit: "256kb", type: () => true }, urlencoded: false };
+  // Per API key, after the key is verified: never X-Forwarded-For, which any client can set.
+  const rateLimit = {
+    window: rt.env.rateLimitWindowMs,
+    limit: rt.env.rateLimit,
+    headers: true,
+    key: (req: Req) => {
+      const caller = callerOf(req, rt.apiKeys);
+      return caller ? `key:${caller.name}` : null;
+    },
+  };
+  // Exact origins only (moleculer-web's string check would match substrings); none configured = no CORS.
+  const origins = new Set(rt.env.corsOrigins);
+  const cors = origins.size
+    ? { origin: (origin: string) => origins.has(origin), methods: ["GET", "POST"], allowedHeaders: ["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"], maxAge: 600 }
+    : false;
   return {
-    name: "gateway",
+    name: SERVICE,
     mixins: [ApiGateway],
     settings: {
       port: rt.env.port,
@@ -35,30 +58,17 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           mappingPolicy: "restrict",
           authorization: true,
           bodyParsers: jsonBody,
-          aliases: {
-            "POST started": "gateway.workerStarted",
-            "POST heartbeat": "gateway.workerHeartbeat",
-            "POST log": "gateway.workerLog",
-            "POST result": "gateway.workerResult",
-            "GET secrets": "gateway.workerSecrets",
-          },
+          aliases: aliasesOf("/api/worker", SERVICE),
           onError: writeError,
         },
         {
           path: "/api",
           mappingPolicy: "restrict",
           bodyParsers: jsonBody,
-          aliases: {
-            "POST jobs": "gateway.submitJob",
-            "GET jobs": "gateway.listJobs",
-            "GET jobs/:id": "gateway.getJob",
-            "POST jobs/:id/cancel": "gateway.cancelJob",
-            "POST jobs/:id/retry": "gateway.retryJob",
-            "GET jobs/:id/logs": "gateway.jobLogs",
-            "GET plugins": "gateway.plugins",
-            "GET dead-letters": "gateway.deadLetters",
-            "POST dead-letters/:id/replay": "gateway.replayDeadLetter",
-          },
+          authorization: "authorizeApiKey",
+          rateLimit,
+          cors,
+          aliases: aliasesOf("/api", SERVICE),
           onBeforeCall(ctx: Context<any, any>, _route: unknown, req: Req) {
             // The body exactly as sent (moleculer-web merges it with query and path params).
             ctx.meta.body = req.body;
@@ -71,18 +81,9 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           path: "/",
           mappingPolicy: "restrict",
           bodyParsers: false,
-          aliases: {
-            "GET health": "gateway.health",
-            "GET metrics"(req: Req, res: Res) {
-              metricsRegistry.metrics().then(
-                (text) => {
-                  res.setHeader("Content-Type", metricsRegistry.contentType);
-                  res.end(text);
-                },
-                (err) => writeError(req, res, err),
-              );
-            },
-          },
+          authorization: "authorizeApiKey",
+          rateLimit,
+          aliases: aliasesOf("/", SERVICE),
           onError: writeError,
         },
       ],
@@ -91,8 +92,11 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     actions: {
       submitJob: {
         visibility: "published",
-        async handler(ctx: Context<unknown, { body: unknown; idempotencyKey: string | null; $statusCode?: number }>) {
-          const result = await ctx.call<{ created: boolean }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey });
+        async handler(ctx: Context<unknown, CallerMeta & { body: unknown; idempotencyKey: string | null; $statusCode?: number }>) {
+          const { caller } = ctx.meta;
+          const result = await ctx.call<{ created: boolean; job: { submittedBy: string | null } }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey, submittedBy: caller.name });
+          // A submitter reusing another caller's job key learns nothing about that job.
+          if (!result.created && !canSee(caller, result.job)) throw blacktreeError("JOB_KEY_CONFLICT", "This job key belongs to another caller's job; use another idempotency key");
           ctx.meta.$statusCode = result.created ? 202 : 200;
           return result;
         },
@@ -100,18 +104,20 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       getJob: {
         visibility: "published",
         params: { id: "string" },
-        async handler(ctx: Context<{ id: string }>) {
+        async handler(ctx: Context<{ id: string }, CallerMeta>) {
           const job = await rt.store.getJob(ctx.params.id);
-          if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
+          if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
           const [attempts, events] = await Promise.all([rt.store.getAttempts(job.id), rt.store.getEvents(job.id)]);
           return { job: jobView(job), attempts: attempts.map(attemptView), history: events.map(eventView) };
         },
       },
       listJobs: {
         visibility: "published",
-        async handler(ctx: Context<Record<string, unknown>>) {
+        async handler(ctx: Context<Record<string, unknown>, CallerMeta>) {
           const q = ctx.params;
           const filter: JobFilter = {};
+          // Submitters list their own jobs only.
+          if (ctx.meta.caller.role === "submitter") filter.submittedBy = ctx.meta.caller.name;
           if (q.state !== undefined) {
             if (!isJobState(q.state)) throw blacktreeError("VALIDATION_FAILED", "Unknown state", { fields: [{ field: "state", message: "is not a job state" }] });
             filter.state = q.state;
@@ -147,9 +153,9 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       jobLogs: {
         visibility: "published",
         params: { id: "string" },
-        async handler(ctx: Context<{ id: string }>) {
+        async handler(ctx: Context<{ id: string }, CallerMeta>) {
           const job = await rt.store.getJob(ctx.params.id);
-          if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
+          if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
           const attempts = await rt.store.getAttempts(job.id);
           const out = [];
           for (const a of attempts) {
@@ -205,6 +211,13 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           return { status: ok ? "ok" : "unavailable", node: this.broker.nodeID, checks };
         },
       },
+      metrics: {
+        visibility: "published",
+        async handler(ctx: Context<unknown, { $responseType?: string }>) {
+          ctx.meta.$responseType = metricsRegistry.contentType;
+          return metricsRegistry.metrics();
+        },
+      },
       workerStarted: workerAction("lifecycle.workerStarted"),
       workerHeartbeat: workerAction("lifecycle.workerHeartbeat"),
       workerResult: {
@@ -224,6 +237,18 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       },
     },
     methods: {
+      /** API routes: a valid key (401 without), a role the route table allows (403 otherwise); /health is open. */
+      authorizeApiKey(ctx: Context<unknown, { caller?: Caller }>, _route: unknown, req: Req, _res: Res, alias: { action?: string }) {
+        const access = accessOf(alias.action, SERVICE);
+        if (access === "public") return;
+        const caller = callerOf(req, rt.apiKeys);
+        if (!caller) throw blacktreeError("UNAUTHORIZED", "A valid API key is required (Authorization: Bearer <key> or X-API-Key)");
+        if (access === "worker" || !roleAllows(caller.role, access)) throw blacktreeError("FORBIDDEN", `This route needs the ${access} role`);
+        ctx.meta.caller = caller;
+        // A transporter would serialize the body recursively: refuse deep nesting before any call.
+        const deep = tooDeepPath(req.body);
+        if (deep !== null) throw blacktreeError("VALIDATION_FAILED", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, { fields: [{ field: deep, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` }] });
+      },
       /** Worker routes take only a callback token scoped to one live job attempt. */
       authorize(ctx: Context<unknown, { worker?: unknown }>, _route: unknown, req: Req) {
         const header = req.headers.authorization ?? "";
@@ -248,6 +273,11 @@ function workerAction(target: string) {
   };
 }
 
+/** Submitters see their own jobs; operators and admins see all. */
+function canSee(caller: Caller, job: Pick<Job, "submittedBy">): boolean {
+  return caller.role !== "submitter" || job.submittedBy === caller.name;
+}
+
 /** Keeps a worker's result small and plain: scalars only, bounded strings. */
 function sanitizeResult(params: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -260,7 +290,7 @@ function sanitizeResult(params: Record<string, unknown>): Record<string, unknown
 }
 
 /** Every error leaves as `{ error: { type, message, fields? } }` with the registry's status. */
-export function writeError(_req: Req, res: Res, err: any): void {
+export function writeError(req: Req, res: Res, err: any): void {
   let status = Number(err?.code) || 500;
   let type: string = err?.type || "INTERNAL";
   let message: string = err?.message || "Internal error";
@@ -274,13 +304,20 @@ export function writeError(_req: Req, res: Res, err: any): void {
     status = 413;
     type = "PAYLOAD_TOO_LARGE";
     message = "The request body is too large";
+    fields = [{ field: "body", message: "must be at most 256 kB" }];
   } else if (err?.type === "VALIDATION_ERROR" && Array.isArray(err.data)) {
     status = 422;
     type = "VALIDATION_FAILED";
     fields = err.data.map((e: any) => ({ field: e.field, message: e.message }));
   } else if (err?.name === "ServiceNotFoundError" || err?.name === "ServiceNotAvailableError") {
     status = 503;
+  } else if (status === 429) {
+    type = "RATE_LIMITED";
+    message = "Too many requests for this API key";
+    const resetAt = Number(req.$route?.rateLimit?.store?.resetTime) || Date.now() + 1000;
+    res.setHeader("Retry-After", String(Math.max(1, Math.ceil((resetAt - Date.now()) / 1000))));
   }
+  if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="blacktree"');
   if (status < 400 || status > 599) status = 500;
   if (status === 500 && type === "INTERNAL") message = "Internal error";
   res.statusCode = status;

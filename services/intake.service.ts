@@ -15,6 +15,8 @@ export interface SubmitParams {
   source?: JobSource;
   idempotencyKey?: string | null;
   parentId?: string | null;
+  /** Name of the API key that submitted it (REST). */
+  submittedBy?: string | null;
 }
 
 /**
@@ -53,8 +55,8 @@ export function intakeService(rt: Runtime): ServiceSchema {
       submit: {
         visibility: "public",
         async handler(ctx: Context<SubmitParams>) {
-          const { body, source = "internal", idempotencyKey = null, parentId = null } = ctx.params;
-          const job: NewJob = await ctx.call("validator.validate", { body, source, idempotencyKey, parentId });
+          const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = ctx.params;
+          const job: NewJob = { ...(await ctx.call<NewJob, unknown>("validator.validate", { body, source, idempotencyKey, parentId })), submittedBy };
           const stored = await rt.store.createJob(job);
           if (stored.created) {
             this.logger.info(`✅ job ${job.id} queued (${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}, via ${source})`);

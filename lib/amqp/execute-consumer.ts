@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { ConsumeMessage } from "amqplib";
 import { describeError, errorType } from "../errors";
 import type { FieldError } from "../errors";
+import { MAX_JSON_DEPTH, tooDeepPath } from "../jobs/json-shape";
 import { deriveJobId, NewJob } from "../jobs/model";
 import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../jobs/policy";
 import type { PluginLogger } from "../plugins/sdk";
@@ -60,6 +61,9 @@ async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<s
     return deadLetter(msg, "NOT_JSON", `not JSON: ${(err as Error).message}`, deps);
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) return deadLetter(msg, "NOT_AN_OBJECT", "the message must be a JSON object", deps);
+  // Storing a rejected job serializes it: a message nested this deep would overflow the stack on every redelivery.
+  const deep = tooDeepPath(body);
+  if (deep !== null) return deadLetter(msg, "TOO_DEEP", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, deps);
 
   const raw = body as Record<string, unknown>;
   const messageId = typeof msg.properties.messageId === "string" && KEY_PATTERN.test(msg.properties.messageId) ? msg.properties.messageId : null;

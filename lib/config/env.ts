@@ -38,6 +38,19 @@ export interface EnvConfig {
   reapIntervalMs: number;
   /** An attempt still without a handle this long after its claim is launched again (same key). */
   relaunchAfterMs: number;
+  /** `name:role:key,…`: gateway API keys (hashed as they are read). */
+  apiKeys: string | null;
+  /** Pepper of the API key hashes; generated per data dir when unset. */
+  apiKeyPepper: string | null;
+  /** AES-256-GCM key of secrets at rest (32 bytes, base64/hex); generated per data dir in development. */
+  secretsKey: string | null;
+  /** Former secrets keys, still used to decrypt during a rotation. */
+  secretsKeyPrevious: string[];
+  /** Exact browser origins allowed by CORS; none = no CORS headers at all. */
+  corsOrigins: string[];
+  /** Requests per API key per window on /api and /metrics. */
+  rateLimit: number;
+  rateLimitWindowMs: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -65,6 +78,13 @@ export const ENV_DOCS: Record<string, string> = {
   DISPATCH_INTERVAL_MS: "how often the dispatcher looks for runnable jobs besides event wake-ups (default 1000)",
   REAP_INTERVAL_MS: "how often the lifecycle stops orphan workers that no live attempt owns (default 30000)",
   RELAUNCH_AFTER_MS: "an attempt still without a handle this long after its claim (e.g. the node died mid-launch) is launched again with the same key (default 30000)",
+  BLACKTREE_API_KEYS: "gateway API keys, name:role:key,… (roles submitter, operator, admin); required in production",
+  BLACKTREE_API_KEY_PEPPER: "pepper of the API key hashes (default: generated into DATA_DIR)",
+  BLACKTREE_SECRETS_KEY: "AES-256-GCM key for secrets at rest, 32 bytes base64 or hex; required in production",
+  BLACKTREE_SECRETS_KEY_PREVIOUS: "comma-separated former secrets keys, decrypt only (rotation)",
+  BLACKTREE_CORS_ORIGINS: "comma-separated exact browser origins allowed by CORS (default: none)",
+  BLACKTREE_RATE_LIMIT: "requests per API key per window (default 600)",
+  BLACKTREE_RATE_LIMIT_WINDOW_MS: "rate limit window (default 60000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -97,7 +117,26 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     dispatchIntervalMs: envInt(env, "DISPATCH_INTERVAL_MS", 1000, 10, 600_000),
     reapIntervalMs: envInt(env, "REAP_INTERVAL_MS", 30_000, 100, 3_600_000),
     relaunchAfterMs: envInt(env, "RELAUNCH_AFTER_MS", 30_000, 100, 3_600_000),
+    apiKeys: env.BLACKTREE_API_KEYS || null,
+    apiKeyPepper: env.BLACKTREE_API_KEY_PEPPER || null,
+    secretsKey: env.BLACKTREE_SECRETS_KEY || null,
+    secretsKeyPrevious: list(env.BLACKTREE_SECRETS_KEY_PREVIOUS) ?? [],
+    corsOrigins: (list(env.BLACKTREE_CORS_ORIGINS) ?? []).map((o) => checkOrigin(o)),
+    rateLimit: envInt(env, "BLACKTREE_RATE_LIMIT", 600, 1, 100_000_000),
+    rateLimitWindowMs: envInt(env, "BLACKTREE_RATE_LIMIT_WINDOW_MS", 60_000, 100, 3_600_000),
   };
+}
+
+/** An origin is scheme://host[:port], nothing more: compared exactly, never as a substring or pattern. */
+function checkOrigin(origin: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(origin);
+  } catch {
+    url = null;
+  }
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== origin) invalidEnv("BLACKTREE_CORS_ORIGINS", `has '${origin}': each origin must be exactly scheme://host[:port]`);
+  return origin;
 }
 
 /** A whole number from the environment within [min, max], or the default when unset. */

@@ -3,6 +3,7 @@ import Validator from "fastest-validator";
 import { blacktreeError, FieldError } from "../errors";
 import type { Limits } from "../jobs/limits";
 import type { RetryPolicy, Timeouts } from "../jobs/policy";
+import { DEFAULT_ALLOWED_HOSTS } from "../plugins/repository-host";
 import { interpolateEnv } from "./interpolate";
 import type { Mode } from "./env";
 
@@ -34,6 +35,10 @@ export interface TaskTypeSettings {
 export interface Policy {
   allowLocalRepositories: boolean;
   allowTestCommands: boolean;
+  /** Repository hosts: exact names, trusted as listed; "*" admits any other host that resolves only to public addresses. */
+  allowedHosts: string[];
+  /** How long the repository host's DNS check may take. */
+  dnsTimeoutMs: number;
   [name: string]: unknown;
 }
 
@@ -57,7 +62,12 @@ const countMap = { type: "record", optional: true, key: { type: "string" }, valu
 const policySchema = {
   type: "object",
   optional: true,
-  props: { allowLocalRepositories: { type: "boolean", optional: true }, allowTestCommands: { type: "boolean", optional: true } },
+  props: {
+    allowLocalRepositories: { type: "boolean", optional: true },
+    allowTestCommands: { type: "boolean", optional: true },
+    allowedHosts: { type: "array", optional: true, items: { type: "string", empty: false, max: 253, pattern: /^(\*|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/ } },
+    dnsTimeoutMs: { type: "number", integer: true, min: 1, max: 30_000, optional: true },
+  },
 };
 
 const schema = {
@@ -109,8 +119,8 @@ const schema = {
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(schema);
 
 const DEFAULT_POLICY: Record<Mode, Policy> = {
-  development: { allowLocalRepositories: true, allowTestCommands: true },
-  production: { allowLocalRepositories: false, allowTestCommands: false },
+  development: { allowLocalRepositories: true, allowTestCommands: true, allowedHosts: [...DEFAULT_ALLOWED_HOSTS, "*"], dnsTimeoutMs: 2000 },
+  production: { allowLocalRepositories: false, allowTestCommands: false, allowedHosts: [...DEFAULT_ALLOWED_HOSTS], dnsTimeoutMs: 2000 },
 };
 
 /** Reads, interpolates and validates plugins.config.json; every error names the field. */

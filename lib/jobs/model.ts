@@ -42,6 +42,8 @@ export interface Job {
   result: JobResult | null;
   error: JobError | null;
   version: number;
+  /** Name of the API key that submitted the job over REST (null for AMQP and internal jobs). */
+  submittedBy: string | null;
 }
 
 export type AttemptState = "launching" | "running" | "exited" | "lost" | "stopped";
@@ -96,6 +98,8 @@ export interface NewJob {
   error: JobError | null;
   deadline: number | null;
   runAfter: number | null;
+  /** Name of the submitting API key (REST). */
+  submittedBy?: string | null;
 }
 
 export function attemptKey(jobId: string, attempt: number): string {

@@ -4,6 +4,7 @@ import { blacktreeError, BlacktreeError, FieldError } from "../errors";
 import type { PluginsConfig } from "../config/plugins-config";
 import type { PluginRegistry } from "../plugins/registry";
 import type { PluginContext, TaskJob } from "../plugins/sdk";
+import { MAX_JSON_DEPTH, tooDeepPath } from "./json-shape";
 import { deriveJobId, JobSource, NewJob } from "./model";
 import { compileRetryPolicy, compileTimeouts } from "./policy";
 
@@ -46,6 +47,8 @@ export async function normalizeJob(input: NormalizeInput, deps: NormalizeDeps): 
   const now = deps.now ?? Date.now();
   const body = input.body;
   if (!body || typeof body !== "object" || Array.isArray(body)) throw invalid([{ field: "", message: "the job must be a JSON object" }]);
+  const deep = tooDeepPath(body);
+  if (deep !== null) throw invalid([{ field: deep, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` }]);
   const polluted = findForbiddenKey(body);
   if (polluted) throw invalid([{ field: polluted, message: "is a forbidden key" }]);
 

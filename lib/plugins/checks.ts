@@ -27,6 +27,8 @@ export function checkRepository(value: string, policy: RepositoryPolicy, field =
   if (value.length > 2048) fieldError(field, "is longer than 2048 characters");
   if (/[\0-\x1f\x7f\s]/.test(value)) fieldError(field, "must not contain spaces or control characters");
   if (value.startsWith("-")) fieldError(field, "must not start with '-'");
+  // Before any parsing: URL parsing would resolve `/../` (and `%2e%2e`) away silently.
+  if (/(^|[/:])(\.|%2e){2}(\/|$)/i.test(value)) fieldError(field, "must not contain '..' segments");
   if (SHORTHAND.test(value) && !value.includes("..")) return `https://github.com/${value.replace(/\.git$/, "")}`;
   if (value.startsWith("/") || value.startsWith("file://")) {
     if (!policy.allowLocalRepositories) fieldError(field, "is a local repository, which this orchestrator's policy does not allow");
@@ -55,7 +57,7 @@ export function checkRepository(value: string, policy: RepositoryPolicy, field =
 }
 
 function checkHost(host: string, field: string) {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  const h = host.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase(); // `localhost.` is localhost
   if (h === "localhost" || h.endsWith(".localhost")) fieldError(field, "must not point at this machine");
   if (net.isIP(h) && isNonPublicIp(h)) fieldError(field, "must not point at a loopback, private, link-local or metadata address");
 }
@@ -64,11 +66,17 @@ function checkHost(host: string, field: string) {
 export function isNonPublicIp(ip: string): boolean {
   if (net.isIPv4(ip)) {
     const [a, b] = ip.split(".").map(Number);
-    return a === 0 || a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+    // 0/8, 10/8, 127/8, 169.254/16 (metadata), 172.16/12, 192.168/16, 100.64/10 (CGNAT), 192.0.0/24, 198.18/15, multicast and reserved.
+    return a === 0 || a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 192 && b === 0 && ip.split(".")[2] === "0") || (a === 198 && (b === 18 || b === 19)) || a >= 224;
   }
   const v6 = ip.toLowerCase();
-  if (v6.startsWith("::ffff:")) return isNonPublicIp(v6.slice(7));
-  return v6 === "::" || v6 === "::1" || v6.startsWith("fe80:") || v6.startsWith("fc") || v6.startsWith("fd");
+  if (v6.startsWith("::ffff:")) {
+    const rest = v6.slice(7);
+    // IPv4-mapped, also in the hex form URL parsing produces: ::ffff:7f00:1 is 127.0.0.1.
+    const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(rest);
+    return hex ? isNonPublicIp([parseInt(hex[1], 16) >> 8, parseInt(hex[1], 16) & 255, parseInt(hex[2], 16) >> 8, parseInt(hex[2], 16) & 255].join(".")) : isNonPublicIp(rest);
+  }
+  return v6 === "::" || v6 === "::1" || /^fe[89ab]/.test(v6) || v6.startsWith("fc") || v6.startsWith("fd") || v6.startsWith("ff") || v6.startsWith("64:ff9b:");
 }
 
 /** `git check-ref-format` rules for a branch name, and never an option. */

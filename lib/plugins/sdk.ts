@@ -38,6 +38,8 @@ export interface PluginContext {
   mode: "development" | "production";
   /** Policy switches from config that task types honour (e.g. local repositories). */
   policy: Record<string, unknown>;
+  /** Resolves a host name to its addresses for the repository host check (injectable for tests). */
+  resolveHost?: (host: string) => Promise<string[]>;
   /** Present where the target is hosted in a broker (always, in the orchestrator's target services). */
   cluster?: PluginCluster;
 }

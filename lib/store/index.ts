@@ -1,6 +1,7 @@
 import path from "node:path";
 import { blacktreeError } from "../errors";
 import type { JobStore } from "./job-store";
+import type { SecretBox } from "../secrets/secret-box";
 import { SqliteJobStore } from "./sqlite/sqlite-store";
 
 export type { JobStore } from "./job-store";
@@ -12,9 +13,9 @@ export const SQLITE_FILE_NAME = "blacktree.db";
  * Picks the dialect: PostgreSQL when a database URL is set, else SQLite under the data
  * directory. The caller runs `migrate()` before use.
  */
-export function createStore(opts: { databaseUrl?: string; dataDir: string }): JobStore {
+export function createStore(opts: { databaseUrl?: string; dataDir: string; secrets: SecretBox }): JobStore {
   const url = opts.databaseUrl?.trim();
-  if (!url) return new SqliteJobStore({ file: path.join(opts.dataDir, SQLITE_FILE_NAME) });
+  if (!url) return new SqliteJobStore({ file: path.join(opts.dataDir, SQLITE_FILE_NAME), secrets: opts.secrets });
   if (/^postgres(ql)?:\/\//i.test(url)) {
     throw blacktreeError("CONFIG_INVALID", "DATABASE_URL points at PostgreSQL, but the PostgreSQL store dialect is not built yet; unset DATABASE_URL to use the embedded SQLite store");
   }

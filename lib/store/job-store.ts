@@ -69,6 +69,8 @@ export interface JobFilter {
   state?: JobState;
   type?: string;
   deploymentId?: string;
+  /** Only jobs submitted with this API key name. */
+  submittedBy?: string;
   limit?: number;
   /** Opaque cursor from a previous page. */
   cursor?: string;

@@ -142,6 +142,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 3,
+    name: "jobs.submitted_by",
+    statements() {
+      return [
+        // The API key name that submitted a REST job: a submitter sees only its own jobs.
+        `ALTER TABLE jobs ADD COLUMN submitted_by TEXT`,
+        `CREATE INDEX jobs_submitted_by_idx ON jobs (submitted_by, created_at)`,
+      ];
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

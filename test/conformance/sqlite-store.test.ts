@@ -9,9 +9,12 @@ import type { NewJob } from "../../lib/jobs/model";
 import { createStore } from "../../lib/store";
 import type { JobStore } from "../../lib/store/job-store";
 import { SqliteJobStore } from "../../lib/store/sqlite/sqlite-store";
+import { SecretBox } from "../../lib/secrets/secret-box";
 import { storeConformance } from "./store-conformance";
 
 const T0 = 1_700_000_000_000;
+/** A fixed test key: stores reopened on the same file open the same secrets. */
+const secrets = new SecretBox(Buffer.alloc(32, 7));
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "blacktree-store-"));
 let files = 0;
 
@@ -23,8 +26,8 @@ function freshFile(): string {
 
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-storeConformance("sqlite", async () => new SqliteJobStore({ file: freshFile() }), {
-  openPeer: async (store) => new SqliteJobStore({ file: (store as SqliteJobStore).file }),
+storeConformance("sqlite", async () => new SqliteJobStore({ file: freshFile(), secrets }), {
+  openPeer: async (store) => new SqliteJobStore({ file: (store as SqliteJobStore).file, secrets }),
 });
 
 function job(id: string, overrides: Partial<NewJob> = {}): NewJob {
@@ -52,13 +55,42 @@ function job(id: string, overrides: Partial<NewJob> = {}): NewJob {
 describe("SqliteJobStore", () => {
   const open: JobStore[] = [];
   async function openStore(file: string): Promise<SqliteJobStore> {
-    const store = new SqliteJobStore({ file });
+    const store = new SqliteJobStore({ file, secrets });
     open.push(store);
     await store.migrate();
     return store;
   }
   afterEach(async () => {
     for (const s of open.splice(0)) await s.close();
+  });
+
+  it("keeps secrets sealed at rest (AES-256-GCM, bound to their row); a previous key still opens them", async () => {
+    const file = freshFile();
+    const store = await openStore(file);
+    await store.createJob(job("sealed", { secrets: { token: "ghp_atRestSecret42" } }), T0);
+    await store.createJob(job("other", { secrets: { token: "ghp_other" } }), T0);
+    const raw = new Database(file);
+    try {
+      const rows = raw.prepare("SELECT job_id, value FROM job_secrets ORDER BY job_id").all() as Array<{ job_id: string; value: string }>;
+      expect(rows.map((r) => r.value).join()).not.toContain("ghp_");
+      expect(fs.readFileSync(file).includes("ghp_atRestSecret42")).toBe(false);
+      // A sealed value moved to another job's row does not open.
+      raw.prepare("UPDATE job_secrets SET value = ? WHERE job_id = 'other'").run(rows.find((r) => r.job_id === "sealed")!.value);
+    } finally {
+      raw.close();
+    }
+    await expect(store.getSecrets("other")).rejects.toMatchObject({ type: "INTERNAL" });
+    expect(await store.getSecrets("sealed")).toStrictEqual({ token: "ghp_atRestSecret42" });
+    await store.close();
+    const rotated = new SqliteJobStore({ file, secrets: new SecretBox(Buffer.alloc(32, 9), [Buffer.alloc(32, 7)]) });
+    open.push(rotated);
+    expect(await rotated.getSecrets("sealed")).toStrictEqual({ token: "ghp_atRestSecret42" });
+    const wrongKey = new SqliteJobStore({ file, secrets: new SecretBox(Buffer.alloc(32, 9)) });
+    open.push(wrongKey);
+    await expect(wrongKey.getSecrets("sealed")).rejects.toMatchObject({ message: expect.stringMatching(/BLACKTREE_SECRETS_KEY/) });
+    const noKey = new SqliteJobStore({ file });
+    open.push(noKey);
+    await expect(noKey.createJob(job("plain", { secrets: { token: "x" } }), T0)).rejects.toMatchObject({ type: "CONFIG_INVALID" });
   });
 
   it("creates its directory, records migrations, runs in WAL mode, and keeps data across close and reopen", async () => {
@@ -73,7 +105,7 @@ describe("SqliteJobStore", () => {
     const raw = new Database(file, { readonly: true });
     try {
       expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all()).toEqual([1, 2]);
+      expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all()).toEqual([1, 2, 3]);
     } finally {
       raw.close();
     }
@@ -144,7 +176,7 @@ describe("SqliteJobStore", () => {
 describe("createStore", () => {
   it("opens SQLite under the data directory when no database URL is set", async () => {
     const dataDir = path.join(root, "data-dir");
-    const store = createStore({ dataDir });
+    const store = createStore({ dataDir, secrets });
     try {
       expect(store).toBeInstanceOf(SqliteJobStore);
       expect((store as SqliteJobStore).file).toBe(path.join(dataDir, "blacktree.db"));
@@ -156,13 +188,13 @@ describe("createStore", () => {
   });
 
   it("says the PostgreSQL dialect is not built yet for a postgres:// URL", () => {
-    expect(() => createStore({ databaseUrl: "postgres://guest@localhost/blacktree", dataDir: root })).toThrow(
+    expect(() => createStore({ databaseUrl: "postgres://guest@localhost/blacktree", dataDir: root, secrets })).toThrow(
       expect.objectContaining({ type: "CONFIG_INVALID", message: expect.stringMatching(/PostgreSQL.*not built yet/) }),
     );
   });
 
   it("refuses a database URL of another kind", () => {
-    expect(() => createStore({ databaseUrl: "mysql://localhost/x", dataDir: root })).toThrow(expect.objectContaining({ type: "CONFIG_INVALID" }));
+    expect(() => createStore({ databaseUrl: "mysql://localhost/x", dataDir: root, secrets })).toThrow(expect.objectContaining({ type: "CONFIG_INVALID" }));
   });
 });
 

@@ -115,6 +115,7 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
           result: null,
           error: null,
           version: 1,
+          submittedBy: null,
         };
         expect(created).toBe(true);
         expect(job).toStrictEqual(expected);
@@ -183,6 +184,15 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
         ]);
         expect(everything).not.toContain(SECRET);
         expect(everything).not.toContain("x-other");
+      });
+
+      it("are wiped by a final transition, in its transaction; a retrying job keeps them", async () => {
+        const job = await create({ secrets: { githubToken: SECRET } });
+        await claim();
+        await store.transition(job.id, { from: "launching", to: "retrying", patch: { runAfter: T0 + 5 }, now: T0 + 2 });
+        expect(await store.getSecrets(job.id)).toStrictEqual({ githubToken: SECRET });
+        await store.transition(job.id, { from: "retrying", to: "cancelled", now: T0 + 3 });
+        expect(await store.getSecrets(job.id)).toStrictEqual({});
       });
 
       it("are wiped for one job only", async () => {

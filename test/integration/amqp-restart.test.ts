@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { AMQP_URL, BACKEND_RESULTS, backendMessage, BackendClient } from "../support/amqp";
 import { exclusive } from "../support/exclusive";
 import { INSTANT_PLUGIN } from "../support/instant";
-import { freePort, ROOT, tempDir } from "../support/orchestrator";
+import { authHeader, freePort, ROOT, tempDir, TEST_API_KEYS_ENV } from "../support/orchestrator";
 import { LAUNCH_LOG } from "../support/plugins/instant";
 import { waitFor } from "../support/wait";
 
@@ -38,7 +38,7 @@ afterAll(async () => {
 function startProcess(env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.resume();
@@ -113,7 +113,7 @@ test("kill -9 in the middle of a 1,000-job burst, restart: every job stored once
   const results = (await reader.drain(BACKEND_RESULTS)).map((m) => JSON.parse(m.body));
   const perDeployment = new Map<string, number>();
   for (const r of results) perDeployment.set(r.deploymentId, (perDeployment.get(r.deploymentId) ?? 0) + 1);
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: authHeader() })).text();
   const skipped = Number(/blacktree_amqp_results_already_delivered_total (\d+)/.exec(metrics)?.[1] ?? 0);
   const redelivered = Number(/blacktree_amqp_messages_consumed_total\{queue="execute.queue",redelivered="true"\} (\d+)/.exec(metrics)?.[1] ?? 0);
   process.stdout.write(

@@ -5,7 +5,7 @@ import { loadPluginsConfig } from "../../lib/config/plugins-config";
 import { containersWithLabel, ensureTestImage, removeContainersWithLabel } from "../support/docker";
 import { withDocker } from "../support/docker-config";
 import { killHard, startEntryPoint } from "../support/entry-point";
-import { freePort, ROOT, tempDir } from "../support/orchestrator";
+import { authHeader, freePort, ROOT, tempDir } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
 
 /**
@@ -34,7 +34,7 @@ test("kill -9 while containers run, restart: the containers are adopted, not dup
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = { DATA_DIR: path.join(dataDir, "data"), PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", RECONCILE_INTERVAL_MS: "200", DISPATCH_INTERVAL_MS: "200" };
-  const get = async (route: string) => (await fetch(url + route)).json() as Promise<any>;
+  const get = async (route: string) => (await fetch(url + route, { headers: authHeader() })).json() as Promise<any>;
   const healthy = () => fetch(`${url}/health`).then((r) => r.ok, () => false);
   const openGate = (containerId: string) => execFileSync("docker", ["exec", containerId, "touch", "/tmp/gate"]);
   const containersOf = (id: string, all = true) => containersWithLabel(`${labelPrefix}.job=${id}`, { all });
@@ -43,7 +43,7 @@ test("kill -9 while containers run, restart: the containers are adopted, not dup
   await waitFor(healthy, { timeout: 60_000, message: "orchestrator did not start" });
   const ids: string[] = [];
   for (const dep of ["crash-a", "crash-b"]) {
-    const res = await fetch(`${url}/api/jobs`, { method: "POST", body: JSON.stringify({ type: "container-script", deploymentId: dep, script: GATED }) });
+    const res = await fetch(`${url}/api/jobs`, { method: "POST", headers: authHeader(), body: JSON.stringify({ type: "container-script", deploymentId: dep, script: GATED }) });
     expect(res.status).toBe(202);
     ids.push(((await res.json()) as any).job.id);
   }

@@ -2,7 +2,7 @@ import { ChildProcess, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { startEntryPoint as startProcess } from "../support/entry-point";
-import { freePort, ROOT, tempDir } from "../support/orchestrator";
+import { authHeader, freePort, ROOT, tempDir } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
 import { isGone } from "../support/process";
 
@@ -27,13 +27,13 @@ describe("restart while jobs run", () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const env = { DATA_DIR: path.join(dataDir, "data"), PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100" };
-    const get = async (route: string) => (await fetch(url + route)).json() as Promise<any>;
+    const get = async (route: string) => (await fetch(url + route, { headers: authHeader() })).json() as Promise<any>;
 
     orchestrator = startProcess(env);
     await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not start" });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const res = await fetch(`${url}/api/jobs`, { method: "POST", body: JSON.stringify({ type: "test", deploymentId: `restart-${i}`, repository: repo, testCommand: "sleep 5" }) });
+      const res = await fetch(`${url}/api/jobs`, { method: "POST", headers: authHeader(), body: JSON.stringify({ type: "test", deploymentId: `restart-${i}`, repository: repo, testCommand: "sleep 5" }) });
       expect(res.status).toBe(202);
       ids.push(((await res.json()) as any).job.id);
     }
@@ -77,8 +77,8 @@ describe("restart while jobs run", () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const env = { DATA_DIR: path.join(dataDir, "data"), PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100" };
-    const get = async (route: string) => (await fetch(url + route)).json() as Promise<any>;
-    const post = async (body: object) => ((await (await fetch(`${url}/api/jobs`, { method: "POST", body: JSON.stringify(body) })).json()) as any).job.id as string;
+    const get = async (route: string) => (await fetch(url + route, { headers: authHeader() })).json() as Promise<any>;
+    const post = async (body: object) => ((await (await fetch(`${url}/api/jobs`, { method: "POST", headers: authHeader(), body: JSON.stringify(body) })).json()) as any).job.id as string;
     const up = () => waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not start" });
 
     orchestrator = startProcess(env);

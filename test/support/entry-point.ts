@@ -1,15 +1,15 @@
 import { ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT } from "./orchestrator";
+import { ROOT, TEST_API_KEYS_ENV } from "./orchestrator";
 
 const TSX = pathToFileURL(require.resolve("tsx")).href;
 
-/** The real entry point (`bin/<name>.ts`) as a separate process with only the given environment (plus PATH, HOME). */
+/** The real entry point (`bin/<name>.ts`) as a separate process with only the given environment (plus PATH, HOME, the test API keys and no rate limit). */
 export function startEntryPoint(env: Record<string, string>, entry = "blacktree"): ChildProcess {
   const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, `bin/${entry}.ts`)], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   if (process.env.TEST_LOG_LEVEL) {

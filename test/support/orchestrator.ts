@@ -10,6 +10,20 @@ import { nodeServices } from "../../services";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
+/** API keys of every test node, one per role (plus a second submitter). */
+export const TEST_KEYS = {
+  admin: "test-admin-key-0123456789",
+  operator: "test-operator-key-0123456789",
+  submitter: "test-submitter-key-0123456789",
+  submitter2: "test-submitter2-key-0123456789",
+} as const;
+export const TEST_API_KEYS_ENV = `admin:admin:${TEST_KEYS.admin},operator:operator:${TEST_KEYS.operator},alice:submitter:${TEST_KEYS.submitter},bob:submitter:${TEST_KEYS.submitter2}`;
+
+/** `Authorization` for a test key (admin by default): for tests that call fetch themselves. */
+export function authHeader(role: keyof typeof TEST_KEYS = "admin"): Record<string, string> {
+  return { authorization: `Bearer ${TEST_KEYS[role]}` };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -30,6 +44,7 @@ export interface TestNode {
   broker: ServiceBroker;
   url: string;
   dataDir: string;
+  /** Sends the admin key unless `headers` carry `authorization` or `x-api-key` (an empty one sends none). */
   http(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   /** Stops the broker and closes the store; workers keep running (as after a crash of the node). */
   stop(): Promise<void>;
@@ -59,6 +74,9 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
     RECONCILE_INTERVAL_MS: "100",
     DISPATCH_INTERVAL_MS: "100",
     PLUGINS_CONFIG: path.join(ROOT, "plugins.config.json"),
+    BLACKTREE_API_KEYS: TEST_API_KEYS_ENV,
+    // Tests poll fast; the rate-limit test sets its own.
+    BLACKTREE_RATE_LIMIT: "100000000",
     ...opts.env,
   };
   const config = loadPluginsConfig(env.PLUGINS_CONFIG, env, "development");
@@ -81,9 +99,12 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
     url,
     dataDir,
     async http(method, route, body, headers = {}) {
+      const given = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+      const auth = "authorization" in given || "x-api-key" in given ? {} : authHeader("admin");
+      for (const k of Object.keys(given)) if (given[k] === "") delete given[k];
       const res = await fetch(url + route, {
         method,
-        headers: { "content-type": "application/json", ...headers },
+        headers: { "content-type": "application/json", ...auth, ...given },
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
       });
       const text = await res.text();

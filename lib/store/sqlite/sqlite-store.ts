@@ -4,11 +4,12 @@ import Database from "better-sqlite3";
 import { blacktreeError } from "../../errors";
 import { attemptKey } from "../../jobs/model";
 import type { Attempt, AttemptState, Job, JobEvent, NewJob } from "../../jobs/model";
-import { ACTIVE_STATES, INITIAL_STATES, assertTransition } from "../../jobs/states";
+import { ACTIVE_STATES, FINAL_STATES, INITIAL_STATES, assertTransition } from "../../jobs/states";
 import type { JobState } from "../../jobs/states";
 import { countJob, emptyCounts, exceededScope } from "../../jobs/limits";
 import type { ActiveCounts } from "../../jobs/limits";
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrationsTableSql } from "../schema";
+import type { SecretBox } from "../../secrets/secret-box";
 import type {
   ActiveAttempt,
   AttemptPatch,
@@ -40,9 +41,12 @@ export class SqliteJobStore implements JobStore {
   private readonly database: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
+  /** Seals job secrets at rest; a store opened without one refuses to hold secrets. */
+  private readonly secrets: SecretBox | null;
 
-  constructor(opts: { file: string }) {
+  constructor(opts: { file: string; secrets?: SecretBox }) {
     this.file = opts.file;
+    this.secrets = opts.secrets ?? null;
     if (!isMemory(opts.file)) fs.mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
     this.database = guard(() => {
       const db = new Database(opts.file, { timeout: BUSY_TIMEOUT_MS });
@@ -95,9 +99,9 @@ export class SqliteJobStore implements JobStore {
       if (existing) return { job: existing, created: false };
       const row = this.stmt(
         `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
-           attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version)
+           attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
          VALUES (@id, @type, @state, @deploymentId, @priority, @target, @concurrencyKey, @params, @timeouts, @retry,
-           0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1)
+           0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy)
          RETURNING *`,
       ).get({
         id: input.id,
@@ -116,9 +120,10 @@ export class SqliteJobStore implements JobStore {
         runAfter: input.runAfter,
         deadline: input.deadline,
         error: toJson(input.error),
+        submittedBy: input.submittedBy ?? null,
       }) as JobRow;
       const insertSecret = this.stmt("INSERT INTO job_secrets (job_id, name, value) VALUES (?, ?, ?)");
-      for (const [name, value] of Object.entries(input.secrets)) insertSecret.run(input.id, name, value);
+      for (const [name, value] of Object.entries(input.secrets)) insertSecret.run(input.id, name, this.secretBox().seal(value, secretContext(input.id, name)));
       this.insertEvent(input.id, {
         kind: input.state === "rejected" ? "job.rejected" : "job.created",
         from: null,
@@ -147,6 +152,7 @@ export class SqliteJobStore implements JobStore {
     if (filter.state !== undefined) add("state = ?", filter.state);
     if (filter.type !== undefined) add("type = ?", filter.type);
     if (filter.deploymentId !== undefined) add("deployment_id = ?", filter.deploymentId);
+    if (filter.submittedBy !== undefined) add("submitted_by = ?", filter.submittedBy);
     // Keyset: strictly after the last row of the previous page in (created_at, id) order.
     if (after) add("(created_at < ? OR (created_at = ? AND id < ?))", after.createdAt, after.createdAt, after.id);
     const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
@@ -188,6 +194,8 @@ export class SqliteJobStore implements JobStore {
       const job = toJob(row);
       // A job that never launched has no attempt to change.
       if (req.attempt && job.attempt > 0) this.patchAttempt(id, job.attempt, req.attempt);
+      // Secrets die with the job, in the same transaction: a crash after a final transition leaves none behind.
+      if (FINAL_STATES.includes(req.to)) this.stmt("DELETE FROM job_secrets WHERE job_id = ?").run(id);
       this.insertEvent(id, {
         kind: req.event?.kind ?? `job.${req.to}`,
         from: previous,
@@ -257,7 +265,12 @@ export class SqliteJobStore implements JobStore {
 
   async getSecrets(jobId: string): Promise<Record<string, string>> {
     const rows = this.read(() => this.stmt("SELECT name, value FROM job_secrets WHERE job_id = ? ORDER BY name").all(jobId) as Array<{ name: string; value: string }>);
-    return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+    return Object.fromEntries(rows.map((r) => [r.name, this.secretBox().open(r.value, secretContext(jobId, r.name))]));
+  }
+
+  private secretBox(): SecretBox {
+    if (!this.secrets) throw blacktreeError("CONFIG_INVALID", "This store was opened without a secrets key and cannot hold job secrets");
+    return this.secrets;
   }
 
   async wipeSecrets(jobId: string): Promise<void> {
@@ -433,6 +446,7 @@ interface JobRow {
   result: string | null;
   error: string | null;
   version: number;
+  submitted_by: string | null;
 }
 
 interface AttemptRow {
@@ -491,6 +505,7 @@ function toJob(r: JobRow): Job {
     result: fromJson(r.result),
     error: fromJson(r.error),
     version: r.version,
+    submittedBy: r.submitted_by ?? null,
   };
 }
 
@@ -650,4 +665,9 @@ function guard<T>(fn: () => T): T {
     }
     throw err;
   }
+}
+
+/** Binds a sealed secret to its row: the same ciphertext under another job or name does not open. */
+function secretContext(jobId: string, name: string): string {
+  return `job_secrets:${jobId}:${name}`;
 }

@@ -1,4 +1,4 @@
-import { checkGitRef, checkRepository, definePlugin, defineTaskType, JobRequest } from "../../../lib/sdk";
+import { checkGitRef, checkRepository, checkRepositoryHost, definePlugin, defineTaskType, JobRequest } from "../../../lib/sdk";
 import { referenceWorkerCommand } from "../../../workers";
 import * as f from "../fields";
 
@@ -32,8 +32,9 @@ export const buildTaskType = defineTaskType<BuildParams>({
     timeouts: { runTimeout: 30 * 60_000 },
     retry: { maxAttempts: 2, retryOn: ["LAUNCH_FAILED", "WORKER_LOST"] },
   },
-  check(job, ctx) {
+  async check(job, ctx) {
     job.params.repository = checkRepository(job.params.repository, { allowLocalRepositories: ctx.policy.allowLocalRepositories === true });
+    await checkRepositoryHost(job.params.repository, ctx.policy, ctx.resolveHost);
     job.params.branch = checkGitRef(job.params.branch);
     f.checkPaths(job, ["dockerFilePath", "composeFilePath", "contextDir"]);
     f.checkPort(job);

@@ -1,4 +1,4 @@
-import { checkGitRef, checkRepository, definePlugin, defineTaskType, fieldError } from "../../../lib/sdk";
+import { checkGitRef, checkRepository, checkRepositoryHost, definePlugin, defineTaskType, fieldError } from "../../../lib/sdk";
 import { referenceWorkerCommand } from "../../../workers";
 import * as f from "../fields";
 
@@ -26,8 +26,9 @@ export const testTaskType = defineTaskType<TestParams>({
   },
   secretFields: ["token"],
   defaults: { timeouts: { runTimeout: 30 * 60_000 } },
-  check(job, ctx) {
+  async check(job, ctx) {
     job.params.repository = checkRepository(job.params.repository, { allowLocalRepositories: ctx.policy.allowLocalRepositories === true });
+    await checkRepositoryHost(job.params.repository, ctx.policy, ctx.resolveHost);
     job.params.branch = checkGitRef(job.params.branch);
     f.checkPaths(job, ["contextDir"]);
     if (job.params.testCommand && ctx.policy.allowTestCommands !== true) fieldError("testCommand", "is not allowed by this orchestrator's policy");
