@@ -26,7 +26,8 @@ async function waitState(n: TestNode, id: string, states = FINAL, timeout = 20_0
 }
 
 const script = (source: string, extra: Record<string, unknown> = {}) => ({ type: "script", script: source, ...extra });
-const LONG = "setTimeout(() => {}, 60000)";
+/** A worker that runs until it is stopped. */
+const LONG = "setInterval(() => {}, 1000)";
 
 beforeAll(async () => {
   node = await startNode({

@@ -100,7 +100,7 @@ describe("restart while jobs run", () => {
 
     const launching = await post({ type: "script", script: "0", target: "stuck", timeouts: { startTimeout: 60_000 } });
     const retrying = await post({ type: "script", script: "process.exit(1)", retry: { maxAttempts: 2, initialDelay: 5_000, jitter: "none", retryOn: ["EXIT_NONZERO"] } });
-    const running = await post({ type: "script", script: "setTimeout(() => {}, 5000)" });
+    const running = await post({ type: "script", script: "setTimeout(() => {}, 5_000)" });
     await waitFor(async () => (await get(`/api/jobs/${retrying}`)).job.state === "retrying", { message: "no job retrying" });
     await waitFor(async () => (await get(`/api/jobs/${running}`)).job.state === "running", { message: "no job running" });
     const queued = [await post({ type: "script", script: "0" }), await post({ type: "script", script: "0" })];
