@@ -100,6 +100,7 @@ describe("SqliteJobStore", () => {
     await first.claimJobs({ now: T0 + 1, limits: {}, max: 1 });
     await first.setCursor("amqp", 2);
     const before = { job: await first.getJob("kept"), events: await first.getEvents("kept"), attempts: await first.getAttempts("kept") };
+    for (const f of [file, `${file}-wal`]) expect(fs.statSync(f).mode & 0o777).toBe(0o600); // job data is owner-only
     await first.close();
 
     const raw = new Database(file, { readonly: true });

@@ -47,7 +47,11 @@ export class SqliteJobStore implements JobStore {
   constructor(opts: { file: string; secrets?: SecretBox }) {
     this.file = opts.file;
     this.secrets = opts.secrets ?? null;
-    if (!isMemory(opts.file)) fs.mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
+    if (!isMemory(opts.file)) {
+      fs.mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
+      // Owner-only from the first byte: job data lives here. SQLite gives -wal and -shm the same mode.
+      fs.closeSync(fs.openSync(opts.file, fs.constants.O_CREAT | fs.constants.O_RDWR, 0o600));
+    }
     this.database = guard(() => {
       const db = new Database(opts.file, { timeout: BUSY_TIMEOUT_MS });
       try {
