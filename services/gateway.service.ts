@@ -6,7 +6,7 @@ import { callerOf } from "../lib/auth/credentials";
 import { roleAllows } from "../lib/auth/roles";
 import { blacktreeError, describeError } from "../lib/errors";
 import { accessOf, aliasesOf } from "../lib/gateway/routes";
-import { MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
+import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
 import { attemptView, eventView, jobView } from "../lib/jobs/model";
 import { isJobState } from "../lib/jobs/states";
@@ -282,7 +282,7 @@ function canSee(caller: Caller, job: Pick<Job, "submittedBy">): boolean {
 function sanitizeResult(params: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(params).slice(0, 50)) {
-    if (k === "__proto__" || k === "constructor" || k === "prototype") continue;
+    if (isForbiddenKey(k)) continue;
     if (typeof v === "string") out[k] = v.slice(0, 4096);
     else if (typeof v === "number" || typeof v === "boolean" || v === null) out[k] = v;
   }

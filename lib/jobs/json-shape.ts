@@ -16,3 +16,22 @@ export function tooDeepPath(value: unknown, max = MAX_JSON_DEPTH): string | null
   }
   return null;
 }
+
+/** Keys that could reach an object's prototype if anything downstream merged the message. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+export function isForbiddenKey(key: string): boolean {
+  return FORBIDDEN_KEYS.has(key);
+}
+
+/** The path of the first forbidden key, or null. Run after `tooDeepPath`, which bounds the recursion. */
+export function forbiddenKeyPath(value: unknown, path = ""): string | null {
+  if (!value || typeof value !== "object") return null;
+  for (const key of Object.keys(value)) {
+    const p = path ? `${path}.${key}` : key;
+    if (FORBIDDEN_KEYS.has(key)) return p;
+    const found = forbiddenKeyPath((value as Record<string, unknown>)[key], p);
+    if (found !== null) return found;
+  }
+  return null;
+}

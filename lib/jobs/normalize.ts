@@ -4,14 +4,13 @@ import { blacktreeError, BlacktreeError, FieldError } from "../errors";
 import type { PluginsConfig } from "../config/plugins-config";
 import type { PluginRegistry } from "../plugins/registry";
 import type { PluginContext, TaskJob } from "../plugins/sdk";
-import { MAX_JSON_DEPTH, tooDeepPath } from "./json-shape";
+import { forbiddenKeyPath, MAX_JSON_DEPTH, tooDeepPath } from "./json-shape";
 import { deriveJobId, JobSource, NewJob } from "./model";
 import { compileRetryPolicy, compileTimeouts } from "./policy";
 
 /** Fields every job may carry besides its task type's own. */
 const ENVELOPE_FIELDS = ["type", "jobId", "idempotencyKey", "priority", "target", "timeouts", "retry", "createdAt"] as const;
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 const checkEnvelope = new Validator({ useNewCustomCheckerFunction: true }).compile({
   type: { type: "string", optional: true, empty: false, max: 63 },
@@ -49,7 +48,7 @@ export async function normalizeJob(input: NormalizeInput, deps: NormalizeDeps): 
   if (!body || typeof body !== "object" || Array.isArray(body)) throw invalid([{ field: "", message: "the job must be a JSON object" }]);
   const deep = tooDeepPath(body);
   if (deep !== null) throw invalid([{ field: deep, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` }]);
-  const polluted = findForbiddenKey(body);
+  const polluted = forbiddenKeyPath(body);
   if (polluted) throw invalid([{ field: polluted, message: "is a forbidden key" }]);
 
   const raw = body as Record<string, unknown>;
@@ -118,18 +117,6 @@ function chooseTarget(type: string, requested: string | undefined, deps: Normali
   }
   const preferred = routing.byType[type] ?? deps.registry.taskType(type)?.def.defaults?.target;
   return preferred && deps.registry.target(preferred) ? preferred : routing.default;
-}
-
-function findForbiddenKey(value: unknown, path = "", depth = 0): string | null {
-  if (depth > 32) return path || "";
-  if (!value || typeof value !== "object") return null;
-  for (const key of Object.keys(value)) {
-    const p = path ? `${path}.${key}` : key;
-    if (FORBIDDEN_KEYS.has(key)) return p;
-    const found = findForbiddenKey((value as Record<string, unknown>)[key], p, depth + 1);
-    if (found !== null) return found;
-  }
-  return null;
 }
 
 function toFields(errors: any[]): FieldError[] {
