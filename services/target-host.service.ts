@@ -2,12 +2,11 @@ import type { Context, ServiceSchema } from "moleculer";
 import type { LoadedTarget } from "../lib/plugins/registry";
 import type { LaunchRequest, PluginContext, TargetHandle } from "../lib/plugins/sdk";
 import { brokerCluster } from "../lib/cluster";
+import { lastLines } from "../lib/plugins/log-lines";
 import { asPluginLogger, Runtime } from "../lib/runtime";
 
 export const targetServiceName = (target: string) => `targets.${target}`;
 
-/** Most log lines a `logs` call returns; the target bounds the bytes. */
-const MAX_LOG_LINES = 2000;
 
 /**
  * Hosts one launch target as the Moleculer service `targets.<name>`, so the target can
@@ -43,13 +42,7 @@ export function targetHostService(rt: Runtime, loaded: LoadedTarget): ServiceSch
       logs: {
         visibility: "public",
         async handler(c: Context<{ handle: TargetHandle }>) {
-          if (!target.logs) return { lines: [] };
-          const lines: string[] = [];
-          for await (const line of target.logs(c.params.handle, ctx)) {
-            lines.push(line);
-            if (lines.length > MAX_LOG_LINES) lines.shift();
-          }
-          return { lines };
+          return { lines: await lastLines(target.logs?.(c.params.handle, ctx)) };
         },
       },
       list: {

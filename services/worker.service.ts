@@ -2,6 +2,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import type { WorkerEnvConfig } from "../lib/config/worker-env";
 import { blacktreeError } from "../lib/errors";
 import type { LaunchRequest, LaunchTarget, PluginContext, TargetHandle } from "../lib/plugins/sdk";
+import { lastLines } from "../lib/plugins/log-lines";
 import { asPluginLogger } from "../lib/runtime";
 import processPlugin from "../plugins/targets/process";
 
@@ -16,7 +17,6 @@ export interface WorkerStatus {
   labels: Record<string, string>;
 }
 
-const MAX_LOG_LINES = 2000;
 
 /** Runs tasks one after another (a failed task does not stop the next). */
 class SerialQueue {
@@ -95,12 +95,7 @@ export function workerService(settings: WorkerEnvConfig): ServiceSchema {
       logs: {
         visibility: "public",
         async handler(c: Context<{ key: string }>) {
-          const lines: string[] = [];
-          for await (const line of target.logs?.({ key: c.params.key }, ctx) ?? []) {
-            lines.push(line);
-            if (lines.length > MAX_LOG_LINES) lines.shift();
-          }
-          return { lines };
+          return { lines: await lastLines(target.logs?.({ key: c.params.key }, ctx)) };
         },
       },
       list: {
