@@ -1,8 +1,8 @@
 import { ChildProcess, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { startEntryPoint as startProcess } from "../support/entry-point";
-import { authHeader, freePort, ROOT, tempDir } from "../support/orchestrator";
+import { prepareEntryPoint, startEntryPoint as startProcess } from "../support/entry-point";
+import { ROOT } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
 import { isGone } from "../support/process";
 
@@ -15,28 +15,16 @@ describe("restart while jobs run", () => {
   afterEach(() => orchestrator?.kill("SIGKILL"));
 
   test("kill -9 and restart: every job ends once, running workers are adopted, not relaunched", async () => {
-    const dataDir = tempDir();
-    const repo = path.join(dataDir, "repo");
-    execFileSync("bash", [path.join(ROOT, "examples/create-local-repo.sh"), repo]);
     // Two at a time, so that some jobs are still queued when the node dies. Workers sleep
     // long enough that none ends between the snapshot and the kill, even on a busy machine.
-    const config = JSON.parse(fs.readFileSync(path.join(ROOT, "plugins.config.json"), "utf8"));
-    config.limits = { global: 2 };
-    const configFile = path.join(dataDir, "plugins.config.json");
-    fs.writeFileSync(configFile, JSON.stringify(config));
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const env = { DATA_DIR: path.join(dataDir, "data"), PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100" };
-    const get = async (route: string) => (await fetch(url + route, { headers: authHeader() })).json() as Promise<any>;
+    const { env, get, submit, healthy, dataDir } = await prepareEntryPoint({ configure: (c) => (c.limits = { global: 2 }) });
+    const repo = path.join(dataDir, "repo");
+    execFileSync("bash", [path.join(ROOT, "examples/create-local-repo.sh"), repo]);
 
     orchestrator = startProcess(env);
-    await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not start" });
+    await healthy();
     const ids: string[] = [];
-    for (let i = 0; i < 4; i++) {
-      const res = await fetch(`${url}/api/jobs`, { method: "POST", headers: authHeader(), body: JSON.stringify({ type: "test", deploymentId: `restart-${i}`, repository: repo, testCommand: "sleep 5" }) });
-      expect(res.status).toBe(202);
-      ids.push(((await res.json()) as any).job.id);
-    }
+    for (let i = 0; i < 4; i++) ids.push(await submit({ type: "test", deploymentId: `restart-${i}`, repository: repo, testCommand: "sleep 5" }));
     const running = await waitFor(async () => {
       const r = await get("/api/jobs?state=running");
       return r.items.length === 2 ? r.items : null;
@@ -50,7 +38,7 @@ describe("restart while jobs run", () => {
     for (const pid of survivors.values()) expect(isGone(pid)).toBe(false); // workers outlive the node
     const pids: number[] = [];
     orchestrator = startProcess(env);
-    await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not restart" });
+    await healthy("orchestrator did not restart");
 
     const finals = await waitFor(async () => {
       const jobs = await Promise.all(ids.map((id) => get(`/api/jobs/${id}`)));
@@ -68,18 +56,12 @@ describe("restart while jobs run", () => {
   });
 
   test("kill -9 with jobs queued, launching, running and retrying: all end, none launched twice, limits held", async () => {
-    const dataDir = tempDir();
-    const config = JSON.parse(fs.readFileSync(path.join(ROOT, "plugins.config.json"), "utf8"));
-    config.plugins.push({ use: path.join(ROOT, "test/support/plugins/script-plugin.ts") });
-    config.limits = { global: 2 };
-    const configFile = path.join(dataDir, "plugins.config.json");
-    fs.writeFileSync(configFile, JSON.stringify(config));
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const env = { DATA_DIR: path.join(dataDir, "data"), PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100" };
-    const get = async (route: string) => (await fetch(url + route, { headers: authHeader() })).json() as Promise<any>;
-    const post = async (body: object) => ((await (await fetch(`${url}/api/jobs`, { method: "POST", headers: authHeader(), body: JSON.stringify(body) })).json()) as any).job.id as string;
-    const up = () => waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message: "orchestrator did not start" });
+    const { env, get, submit: post, healthy: up, dataDir } = await prepareEntryPoint({
+      configure: (c) => {
+        c.plugins.push({ use: path.join(ROOT, "test/support/plugins/script-plugin.ts") });
+        c.limits = { global: 2 };
+      },
+    });
 
     orchestrator = startProcess(env);
     await up();

@@ -1,7 +1,9 @@
 import { ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT, TEST_API_KEYS_ENV } from "./orchestrator";
+import { authHeader, freePort, ROOT, tempDir, TEST_API_KEYS_ENV } from "./orchestrator";
+import { waitFor } from "./wait";
 
 const TSX = pathToFileURL(require.resolve("tsx")).href;
 
@@ -28,4 +30,42 @@ export async function killHard(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGKILL");
   await exited;
+}
+
+/** A data directory, a plugins config and a port for the real entry point, with REST helpers that carry the test key. */
+export interface EntryPointSetup {
+  dataDir: string;
+  url: string;
+  env: Record<string, string>;
+  get(route: string): Promise<any>;
+  /** Submits a job and returns its id (expects 202). */
+  submit(body: object): Promise<string>;
+  /** Waits until /health answers. */
+  healthy(message?: string): Promise<void>;
+}
+
+export async function prepareEntryPoint(opts: { configure?: (config: any) => void; env?: Record<string, string> } = {}): Promise<EntryPointSetup> {
+  const dataDir = tempDir();
+  const config = JSON.parse(fs.readFileSync(path.join(ROOT, "plugins.config.json"), "utf8"));
+  opts.configure?.(config);
+  const configFile = path.join(dataDir, "plugins.config.json");
+  fs.writeFileSync(configFile, JSON.stringify(config));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env = { DATA_DIR: path.join(dataDir, "data"), PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100", ...opts.env };
+  const get = async (route: string) => (await fetch(url + route, { headers: authHeader() })).json() as Promise<any>;
+  return {
+    dataDir,
+    url,
+    env,
+    get,
+    async submit(body) {
+      const res = await fetch(`${url}/api/jobs`, { method: "POST", headers: authHeader(), body: JSON.stringify(body) });
+      if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
+      return ((await res.json()) as any).job.id as string;
+    },
+    async healthy(message = "orchestrator did not start") {
+      await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message });
+    },
+  };
 }
