@@ -38,6 +38,15 @@ export const jobMetrics = {
   launchFallbacks: new client.Counter({ name: "blacktree_launch_fallbacks_total", help: "Attempts moved to the next target of routing.fallback after a retryable launch failure", labelNames: ["from", "to"], registers: [metricsRegistry] }),
 };
 
+export const clockMetrics = {
+  tick: new client.Histogram({
+    name: "blacktree_clock_tick_seconds",
+    help: "Duration of one pass of the clock over due deadlines and backoffs",
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [metricsRegistry],
+  }),
+};
+
 export function bindMetricsStore(store: JobStore | null): void {
   storeForGauges = store;
 }

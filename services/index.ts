@@ -1,4 +1,5 @@
 import type { ServiceSchema } from "moleculer";
+import { NodeEngine } from "../lib/engine/node";
 import type { Runtime } from "../lib/runtime";
 import { dispatcherService } from "./dispatcher.service";
 import { gatewayService } from "./gateway.service";
@@ -17,15 +18,16 @@ export const CORE_SERVICES = ["validator", "intake", "dispatcher", "lifecycle", 
 export function nodeServices(rt: Runtime): ServiceSchema[] {
   const wanted = rt.env.services;
   const runs = (name: string) => !wanted || wanted.includes(name);
-  const factories: Record<(typeof CORE_SERVICES)[number], (rt: Runtime) => ServiceSchema> = {
-    validator: validatorService,
-    intake: intakeService,
-    dispatcher: dispatcherService,
-    lifecycle: lifecycleService,
-    status: statusService,
-    gateway: gatewayService,
+  const node = new NodeEngine(rt);
+  const factories: Record<(typeof CORE_SERVICES)[number], () => ServiceSchema> = {
+    validator: () => validatorService(rt),
+    intake: () => intakeService(rt),
+    dispatcher: () => dispatcherService(node),
+    lifecycle: () => lifecycleService(node),
+    status: () => statusService(rt),
+    gateway: () => gatewayService(rt),
   };
-  const schemas = CORE_SERVICES.filter(runs).map((name) => factories[name](rt));
+  const schemas = CORE_SERVICES.filter(runs).map((name) => factories[name]());
   for (const loaded of rt.registry.targets.values()) {
     if (runs("targets") || runs(`targets.${loaded.target.name}`)) schemas.push(targetHostService(rt, loaded));
   }

@@ -7,7 +7,8 @@ import { blacktreeError } from "../lib/errors";
 import type { Job, JobSource, NewJob } from "../lib/jobs/model";
 import { iso, jobView } from "../lib/jobs/model";
 import { asPluginLogger, Runtime } from "../lib/runtime";
-import type { DeadLetter } from "../lib/store/job-store";
+import { cancelMatchingEffect } from "../lib/engine/effects";
+import type { DeadLetter, EffectInput } from "../lib/store/job-store";
 import { amqpMixin } from "../mixins/amqp.mixin";
 
 export interface SubmitParams {
@@ -29,40 +30,15 @@ export function intakeService(rt: Runtime): ServiceSchema {
   return {
     name: "intake",
     mixins: amqp ? [amqpMixin(rt, { name: "blacktree-intake", setup: assertExecuteQueue })] : [],
-    methods: {
-      /** A `stop` ends its deployment's live jobs; with `coalesce`, a newer queued job supersedes older queued ones. */
-      async cancelWhatItReplaces(ctx: Context, job: Job) {
-        if (!job.deploymentId) return;
-        const def = rt.registry.taskType(job.type)?.def;
-        const scope = def?.cancelsOnSubmit?.({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: 0, params: job.params });
-        if (scope) {
-          await ctx.call("lifecycle.cancelMatching", { deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` });
-        }
-        if (rt.config.taskTypes[job.type]?.coalesce) {
-          await ctx.call("lifecycle.cancelMatching", {
-            deploymentId: job.deploymentId,
-            type: job.type,
-            states: ["queued"],
-            createdBefore: job.createdAt,
-            exceptId: job.id,
-            reason: `superseded by job ${job.id}`,
-            by: `job:${job.id}`,
-          });
-        }
-      },
-    },
     actions: {
       submit: {
         visibility: "public",
         async handler(ctx: Context<SubmitParams>) {
           const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = ctx.params;
-          const job: NewJob = { ...(await ctx.call<NewJob, unknown>("validator.validate", { body, source, idempotencyKey, parentId })), submittedBy };
+          const valid = await ctx.call<NewJob, unknown>("validator.validate", { body, source, idempotencyKey, parentId });
+          const job: NewJob = { ...valid, submittedBy, effects: replacedBy(rt, valid, Date.now()) };
           const stored = await rt.store.createJob(job);
-          if (stored.created) {
-            this.logger.info(`✅ job ${job.id} queued (${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}, via ${source})`);
-            ctx.broadcast("outbox.written", { jobId: job.id });
-            await this.cancelWhatItReplaces(ctx, stored.job);
-          }
+          if (stored.created) this.logger.info(`✅ job ${job.id} queued (${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}, via ${source})`);
           return { job: jobView(stored.job), created: stored.created };
         },
       },
@@ -103,7 +79,6 @@ export function intakeService(rt: Runtime): ServiceSchema {
               return this.actions.submit({ body, source: "amqp", idempotencyKey });
             },
             publish: (exchange, key, content, options) => link.publish(exchange, key, content, options),
-            notify: (jobId) => this.broker.broadcast("outbox.written", { jobId }),
             logger,
             maxBytes: rt.env.amqpMaxMessageBytes,
             requeueDelayMs: rt.env.amqpRequeueDelayMs,
@@ -111,6 +86,22 @@ export function intakeService(rt: Runtime): ServiceSchema {
       });
     },
   };
+}
+
+/**
+ * What accepting a job cancels, written with the job in one transaction (so a crash cannot
+ * lose it, and a `stop` answers once stored): a `stop` ends its deployment's live jobs;
+ * with `coalesce`, a newer queued job supersedes older queued ones of its type.
+ */
+function replacedBy(rt: Runtime, job: NewJob, now: number): EffectInput[] {
+  if (!job.deploymentId || job.state !== "queued") return [];
+  const effects: EffectInput[] = [];
+  const scope = rt.registry.taskType(job.type)?.def.cancelsOnSubmit?.({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: 0, params: job.params });
+  if (scope) effects.push(cancelMatchingEffect({ deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` }));
+  if (rt.config.taskTypes[job.type]?.coalesce) {
+    effects.push(cancelMatchingEffect({ deploymentId: job.deploymentId, type: job.type, states: ["queued"], createdBefore: now, exceptId: job.id, reason: `superseded by job ${job.id}`, by: `job:${job.id}` }));
+  }
+  return effects;
 }
 
 function deadLetterView(l: DeadLetter) {

@@ -10,7 +10,7 @@ import { SinkDrain } from "../lib/status/sink-drain";
 import type { StatusSink } from "../lib/status/sink";
 import { amqpMixin } from "../mixins/amqp.mixin";
 
-/** Fallback poll: wake-ups come with `outbox.written`, but another node's writes may not reach us. */
+/** Fallback poll: wake-ups come with the store's commits, but another node's writes may not reach us. */
 const POLL_MS = 500;
 /** How long start-up waits for Redis before draining without it (its sink catches up once connected). */
 const REDIS_START_WAIT_MS = 3000;
@@ -25,15 +25,11 @@ export function statusService(rt: Runtime): ServiceSchema {
   let timer: NodeJS.Timeout | undefined;
   let drains: SinkDrain[] = [];
   let sinks: StatusSink[] = [];
+  let unsubscribe: (() => void) | null = null;
 
   return {
     name: "status",
     mixins: rt.env.amqpUrl ? [amqpMixin(rt, { name: "blacktree-status", setup: assertResultQueues })] : [],
-    events: {
-      "outbox.written"() {
-        for (const d of drains) d.kick();
-      },
-    },
     async started(this: any) {
       const logger = asPluginLogger(this.logger);
       sinks = [moleculerSink(this.broker, rt.store)];
@@ -45,11 +41,14 @@ export function statusService(rt: Runtime): ServiceSchema {
         await redis.connected(REDIS_START_WAIT_MS);
       }
       drains = sinks.map((sink) => new SinkDrain(rt.store, sink, logger));
+      // Every commit of this node's store wakes the drains; the poll is the safety net.
+      unsubscribe = rt.store.onCommit(() => drains.forEach((d) => d.kick()));
       timer = setInterval(() => drains.forEach((d) => d.kick()), POLL_MS);
       drains.forEach((d) => d.kick());
     },
     async stopped() {
       clearInterval(timer);
+      unsubscribe?.();
       await Promise.all(drains.map((d) => d.stop()));
       unregisterReadiness("redis");
       for (const sink of sinks) await sink.close?.();

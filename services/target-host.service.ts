@@ -3,10 +3,10 @@ import type { LoadedTarget } from "../lib/plugins/registry";
 import type { LaunchRequest, PluginContext, TargetHandle } from "../lib/plugins/sdk";
 import { brokerCluster } from "../lib/cluster";
 import { lastLines } from "../lib/plugins/log-lines";
+import { targetServiceName, TARGET_STATUS_EVENT } from "../lib/engine/node";
 import { asPluginLogger, Runtime } from "../lib/runtime";
 
-export const targetServiceName = (target: string) => `targets.${target}`;
-
+export { targetServiceName };
 
 /**
  * Hosts one launch target as the Moleculer service `targets.<name>`, so the target can
@@ -53,7 +53,12 @@ export function targetHostService(rt: Runtime, loaded: LoadedTarget): ServiceSch
       },
     },
     async started() {
-      ctx = { ...rt.pluginContext(asPluginLogger(this.logger)), cluster: brokerCluster(this.broker) };
+      ctx = {
+        ...rt.pluginContext(asPluginLogger(this.logger)),
+        cluster: brokerCluster(this.broker),
+        // To whichever node runs the clock: it decides on the status at once.
+        pushStatus: (status) => void this.broker.emit(TARGET_STATUS_EVENT, { status }),
+      };
       await target.init?.(config, ctx);
       this.logger.info(`✅ launch target '${target.name}' ready`);
     },

@@ -23,8 +23,6 @@ export interface ExecuteConsumerDeps {
   submit(body: Record<string, unknown>, idempotencyKey: string | null): Promise<{ job: { id: string }; created: boolean }>;
   /** Publishes with a confirm (AmqpLink.publish). */
   publish(exchange: string, routingKey: string, content: Buffer, options: Record<string, unknown>): Promise<void>;
-  /** Wakes the status sinks after a rejected job was stored. */
-  notify(jobId: string): void;
   logger: PluginLogger;
   maxBytes: number;
   requeueDelayMs: number;
@@ -105,7 +103,6 @@ async function reject(msg: ConsumeMessage, raw: Record<string, unknown>, err: { 
   const stored = await deps.store.createJob(job);
   if (!stored.created) return `🔄 execute.queue redelivered rejected job ${job.id}: already stored, acked`;
   amqpMetrics.rejected.inc();
-  deps.notify(job.id);
   return `❌ job ${job.id} rejected (deployment ${deploymentId}): ${fields.map((f) => f.field || "(message)").join(", ")}`;
 }
 

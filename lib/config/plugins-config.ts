@@ -144,6 +144,7 @@ export function parsePluginsConfig(raw: unknown, env: NodeJS.ProcessEnv, mode: M
     const fields: FieldError[] = (result as any[]).map((e) => ({ field: e.field, message: e.message, type: e.type }));
     throw blacktreeError("CONFIG_INVALID", `${file}: ${fields.map((f) => f.message).join("; ")}`, { file, fields });
   }
+  checkFallbacks(value.routing?.fallback ?? {}, file);
   return {
     plugins: value.plugins,
     routing: { byType: {}, fallback: {}, allowJobTarget: true, ...value.routing },
@@ -151,4 +152,19 @@ export function parsePluginsConfig(raw: unknown, env: NodeJS.ProcessEnv, mode: M
     taskTypes: value.taskTypes ?? {},
     policy: { ...DEFAULT_POLICY[mode], ...(value.policies?.[mode] ?? {}) },
   };
+}
+
+/** Each target at most once per chain: a list naming its own origin or one target twice would loop or retry a target in vain. */
+function checkFallbacks(fallback: Record<string, string[]>, file: string): void {
+  for (const [origin, list] of Object.entries(fallback)) {
+    const seen = new Set([origin]);
+    for (const target of list) {
+      if (seen.has(target)) {
+        const field = `routing.fallback.${origin}`;
+        const message = target === origin ? `names '${origin}' itself: a fallback chain may not return to its origin` : `names '${target}' twice`;
+        throw blacktreeError("CONFIG_INVALID", `${file}: ${field} ${message}`, { file, fields: [{ field, message }] });
+      }
+      seen.add(target);
+    }
+  }
 }

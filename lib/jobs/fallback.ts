@@ -1,15 +1,11 @@
 import type { Routing } from "../config/plugins-config";
 
 /**
- * The target to try after a retryable launch failure on `current`: the next one in
- * `routing.fallback[origin]`, where origin is the job's routed target. Null at the end
- * of the list, or when the job has no fallback.
+ * The targets an attempt may try, in order: the job's routed target, then its
+ * `routing.fallback` list (config loading refuses repeats, so each is tried once).
  */
-export function nextFallbackTarget(routing: Pick<Routing, "fallback">, origin: string | null, current: string): string | null {
-  const start = origin ?? current;
-  const chain = [start, ...(routing.fallback[start] ?? [])];
-  const at = chain.indexOf(current);
-  return at === -1 ? null : chain[at + 1] ?? null;
+export function fallbackChain(routing: Pick<Routing, "fallback">, origin: string): string[] {
+  return [...new Set([origin, ...(routing.fallback[origin] ?? [])])];
 }
 
 /**

@@ -44,3 +44,21 @@ export function exceededScope(counts: ActiveCounts, job: Scoped, limits: Limits)
 function bump(map: Map<string, number>, key: string, n: number) {
   map.set(key, (map.get(key) ?? 0) + n);
 }
+
+/** The scopes that admit no further job now: a claim leaves their jobs out of its query. */
+export function blockedScopes(counts: ActiveCounts, limits: Limits): { types: string[]; targets: string[]; keys: string[] } {
+  const full = (map: Map<string, number>, limit: (name: string) => number | undefined) => [...map].filter(([name, n]) => {
+    const max = limit(name);
+    return max !== undefined && n >= max;
+  }).map(([name]) => name);
+  return {
+    // A limit of 0 blocks a scope that holds nothing yet.
+    types: [...new Set([...full(counts.byType, (t) => limits.byType?.[t]), ...zeroLimits(limits.byType)])],
+    targets: [...new Set([...full(counts.byTarget, (t) => limits.byTarget?.[t]), ...zeroLimits(limits.byTarget)])],
+    keys: full(counts.byKey, () => limits.perKey ?? 1),
+  };
+}
+
+function zeroLimits(byScope: Record<string, number> | undefined): string[] {
+  return Object.entries(byScope ?? {}).filter(([, n]) => n <= 0).map(([name]) => name);
+}

@@ -46,7 +46,14 @@ export interface Job {
   submittedBy: string | null;
 }
 
-export type AttemptState = "launching" | "running" | "exited" | "lost" | "stopped";
+/**
+ * `stopping`: the job moved on (cancelled, timed out) but the worker may still run; the
+ * attempt keeps its share of the limits until its target confirms the stop.
+ */
+export type AttemptState = "launching" | "running" | "stopping" | "exited" | "lost" | "stopped";
+
+/** Attempt states that hold compute and count against the concurrency limits. */
+export const HOLDING_ATTEMPT_STATES: readonly AttemptState[] = ["launching", "running", "stopping"];
 
 export interface Attempt {
   jobId: string;
@@ -100,6 +107,8 @@ export interface NewJob {
   runAfter: number | null;
   /** Name of the submitting API key (REST). */
   submittedBy?: string | null;
+  /** Written with the job: what accepting it causes (a `stop`'s cancellations). */
+  effects?: Array<{ kind: string; payload: Record<string, unknown> }>;
 }
 
 export function attemptKey(jobId: string, attempt: number): string {

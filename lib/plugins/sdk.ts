@@ -42,6 +42,12 @@ export interface PluginContext {
   resolveHost?: (host: string) => Promise<string[]>;
   /** Present where the target is hosted in a broker (always, in the orchestrator's target services). */
   cluster?: PluginCluster;
+  /**
+   * A target may push a worker's status as soon as it knows it (an exit, a start): the
+   * engine decides at once instead of at its next inspection. `inspect` stays the safety
+   * net, so a push that is lost changes nothing but latency.
+   */
+  pushStatus?(status: TargetStatus): void;
 }
 
 /** A validated, normalized job as a task type sees it. */

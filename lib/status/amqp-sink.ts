@@ -59,9 +59,9 @@ export function amqpSink(link: AmqpLink, store: JobStore): StatusSink {
           if (routed.has(messageId)) {
             amqpMetrics.resultsSkipped.inc();
           } else {
-            const attempt = job.attempt > 0 ? await store.getAttempt(job.id, job.attempt) : null;
+            const attempt = e.attempt ? await store.getAttempt(job.id, e.attempt) : null;
             results += 1;
-            parts.push(link.publish(EXCHANGE, RESULT_KEY, json(legacyResult(job, attempt)), { persistent: true, mandatory: true, contentType: "application/json", messageId }));
+            parts.push(link.publish(EXCHANGE, RESULT_KEY, json(legacyResult(e, job, attempt)), { persistent: true, mandatory: true, contentType: "application/json", messageId }));
           }
         }
         const confirmed = Promise.all(parts).then(() => undefined);

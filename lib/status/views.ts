@@ -1,4 +1,4 @@
-import type { Attempt, Job, JobEvent } from "../jobs/model";
+import type { Attempt, Job, JobError, JobEvent, JobResult } from "../jobs/model";
 import { iso } from "../jobs/model";
 import { isFinal, isJobState } from "../jobs/states";
 
@@ -18,15 +18,28 @@ export function isFinalEvent(e: JobEvent): boolean {
   return e.to !== null && isJobState(e.to) && isFinal(e.to);
 }
 
-export function legacyResult(job: Job, attempt: Attempt | null): LegacyResult {
+/** What a final event recorded of its job (the store writes it in the event's transaction). */
+interface FinalSnapshot {
+  state: string;
+  result: JobResult | null;
+  error: JobError | null;
+}
+
+/**
+ * The legacy result of a final event, from that event's own snapshot and its attempt's
+ * log — never from the job's current row, which an operator's retry may have moved on.
+ */
+export function legacyResult(e: JobEvent, job: Pick<Job, "deploymentId">, attempt: Attempt | null): LegacyResult {
+  const snapshot = (e.data.snapshot ?? {}) as Partial<FinalSnapshot>;
+  const success = e.to === "succeeded";
+  const imageUrl = snapshot.result?.imageUrl;
   const log = attempt?.log ?? "";
-  const imageUrl = job.result?.imageUrl;
   return {
     deploymentId: job.deploymentId,
     imageUrl: typeof imageUrl === "string" ? imageUrl : null,
-    success: job.state === "succeeded",
+    success,
     logs: log.length > RESULT_LOG_BYTES ? log.slice(log.length - RESULT_LOG_BYTES) : log,
-    error: job.state === "succeeded" ? null : (job.error?.message ?? null),
+    error: success ? null : (snapshot.error?.message ?? null),
   };
 }
 

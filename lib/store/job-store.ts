@@ -54,10 +54,46 @@ export interface AttemptPatch {
   key?: string;
 }
 
+/** Work a decision causes, stored in the decision's transaction and carried out at least once. */
+export interface EffectInput {
+  kind: string;
+  payload: Record<string, unknown>;
+  /** Not before this time (epoch ms); default now. */
+  runAfter?: number;
+}
+
+export interface Effect {
+  id: number;
+  jobId: string;
+  kind: string;
+  payload: Record<string, unknown>;
+  createdAt: number;
+  runAfter: number;
+  /** Times it was tried and failed. */
+  tries: number;
+  lastError: string | null;
+}
+
+/** What a commit changed, announced by the store after it committed. */
+export interface StoreChange {
+  jobIds: string[];
+  /** Job states written (new and changed jobs). */
+  states: JobState[];
+  /** Whether effects were written. */
+  effects: boolean;
+}
+
 export interface TransitionRequest {
   /** Compare-and-set guard: the transition happens only if the job is in one of these. */
   from: JobState | readonly JobState[];
   to: JobState;
+  /**
+   * The rest of the compare-and-set, for decisions about an attempt: the attempt number
+   * (and the job version) the decision was made on. A stale decision fails closed.
+   */
+  expect?: { attempt?: number; version?: number };
+  /** Written in the same transaction: what this decision causes. */
+  effects?: EffectInput[];
   patch?: JobPatch;
   /** Changes to the job's current attempt, written in the same transaction. */
   attempt?: AttemptPatch;
@@ -88,6 +124,7 @@ export interface Claim {
   attempt: Attempt;
 }
 
+/** An attempt that holds compute (launching, running or stopping) with its job. */
 export interface ActiveAttempt {
   job: Job;
   attempt: Attempt;
@@ -107,6 +144,8 @@ export interface JobStore {
 
   /** Inserts the job unless its id exists; `created: false` returns the existing one. */
   createJob(job: NewJob, now?: number): Promise<{ job: Job; created: boolean }>;
+  /** createJob for many, in one transaction. */
+  createJobs(jobs: NewJob[], now?: number): Promise<Array<{ job: Job; created: boolean }>>;
   getJob(id: string): Promise<Job | null>;
   listJobs(filter: JobFilter): Promise<{ items: Job[]; nextCursor: string | null }>;
   /** Jobs in any of the states, oldest first. */
@@ -122,11 +161,29 @@ export interface JobStore {
   getAttempt(jobId: string, attempt: number): Promise<Attempt | null>;
   /** Updates an attempt; `onlyIfState` guards against late writes to a finished attempt. */
   updateAttempt(jobId: string, attempt: number, patch: AttemptPatch, opts?: { event?: EventInput; onlyIfState?: readonly AttemptState[] }): Promise<Attempt | null>;
-  /** Current attempts of jobs that hold compute (launching or running). */
-  activeAttempts(): Promise<ActiveAttempt[]>;
+  /** Attempts that hold compute (launching, running, stopping), oldest first. */
+  activeAttempts(limit?: number): Promise<ActiveAttempt[]>;
+  /** The attempt launched with this key (a target pushing a status knows only the key). */
+  attemptByKey(key: string): Promise<ActiveAttempt | null>;
+  /** Live jobs whose wake-up time has come (a deadline or the end of a backoff), soonest first. */
+  dueJobs(now: number, limit: number): Promise<Job[]>;
+  /** Recomputes a job's wake-up from its stored state (after the clock found nothing due). */
+  refreshWake(id: string): Promise<void>;
+
+  /** Takes up to `limit` due effects for `leaseMs` (another taker skips them until then). */
+  leaseEffects(now: number, limit: number, leaseMs: number): Promise<Effect[]>;
+  completeEffect(id: number, now?: number): Promise<void>;
+  /** Records a failure (or, with `countsAsTry` false, a wait); the effect is due again at `retryAt`. */
+  failEffect(id: number, error: string, retryAt: number, countsAsTry?: boolean): Promise<void>;
+  /** The earliest wake-up of any live job, or null. */
+  nextWake(): Promise<number | null>;
+  /** Stores effects outside a transition (e.g. an effect that schedules another). */
+  addEffects(jobId: string, effects: EffectInput[]): Promise<void>;
+
+  /** Announces every commit that changed jobs or effects; returns the unsubscribe. */
+  onCommit(listener: (change: StoreChange) => void): () => void;
 
   getSecrets(jobId: string): Promise<Record<string, string>>;
-  wipeSecrets(jobId: string): Promise<void>;
 
   getEvents(jobId: string): Promise<JobEvent[]>;
   /** The outbox, in commit order, after `afterSeq`. */

@@ -153,6 +153,36 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 4,
+    name: "engine: wake-ups, compute held by attempts, durable effects",
+    statements(dialect) {
+      const t = COLUMN_TYPES[dialect];
+      return [
+        // When the clock must next look at a job (a deadline or the end of a backoff): the
+        // clock reads only due rows through this index, never every queued job.
+        `ALTER TABLE jobs ADD COLUMN wake_at ${t.bigint}`,
+        `CREATE INDEX jobs_wake_idx ON jobs (wake_at)`,
+        // Attempts that hold compute (launching, running, stopping) are found by state.
+        `CREATE INDEX attempts_state_idx ON attempts (state)`,
+        // Work a decision causes (follow-ups, cancellations, stopping a worker), written in
+        // the decision's own transaction and carried out at least once.
+        `CREATE TABLE effects (
+          id ${t.serialKey},
+          job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+          kind TEXT NOT NULL,
+          payload TEXT NOT NULL,
+          created_at ${t.bigint} NOT NULL,
+          run_after ${t.bigint} NOT NULL,
+          leased_until ${t.bigint},
+          tries INTEGER NOT NULL DEFAULT 0,
+          last_error TEXT,
+          done_at ${t.bigint}
+        )`,
+        `CREATE INDEX effects_due_idx ON effects (done_at, run_after)`,
+      ];
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -195,10 +195,10 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
         expect(await store.getSecrets(job.id)).toStrictEqual({});
       });
 
-      it("are wiped for one job only", async () => {
+      it("are wiped with a final transition, for that job only", async () => {
         const a = await create({ secrets: { githubToken: "a-token" } });
         const b = await create({ secrets: { githubToken: "b-token" } });
-        await store.wipeSecrets(a.id);
+        await store.transition(a.id, { from: "queued", to: "cancelled" });
         expect(await store.getSecrets(a.id)).toStrictEqual({});
         expect(await store.getSecrets(b.id)).toStrictEqual({ githubToken: "b-token" });
         expect(await store.getSecrets("unknown")).toStrictEqual({});

@@ -110,7 +110,7 @@ describe("operator actions", () => {
     const stop = await submit(node, { type: "stop", deploymentId: "dep-stop" });
     const cancelled = await waitState(node, running);
     expect(cancelled.job.state).toBe("cancelled");
-    expect(cancelled.history.find((e: any) => e.to === "cancelled").data).toEqual({ reason: `stopped by stop job ${stop}`, by: `job:${stop}` });
+    expect(cancelled.history.find((e: any) => e.to === "cancelled").data).toMatchObject({ reason: `stopped by stop job ${stop}`, by: `job:${stop}` });
     await waitFor(() => isGone(before.attempts[0].handle.pid), { message: "stopped job's worker still running" });
     expect((await waitState(node, stop)).job.state).toBe("succeeded");
   });

@@ -31,7 +31,6 @@ function deps(overrides: Partial<ExecuteConsumerDeps> = {}) {
     publish: async (_e, queue, content, options) => {
       calls.published.push({ queue, body: content.toString(), headers: (options as any).headers });
     },
-    notify: () => undefined,
     logger: { info() {}, warn() {}, error() {}, debug() {} },
     maxBytes: 1024,
     requeueDelayMs: 50,

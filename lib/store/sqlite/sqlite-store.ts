@@ -2,11 +2,12 @@ import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { blacktreeError } from "../../errors";
-import { attemptKey } from "../../jobs/model";
+import { attemptKey, HOLDING_ATTEMPT_STATES } from "../../jobs/model";
 import type { Attempt, AttemptState, Job, JobEvent, NewJob } from "../../jobs/model";
-import { ACTIVE_STATES, FINAL_STATES, INITIAL_STATES, assertTransition } from "../../jobs/states";
+import { wakeAt } from "../../jobs/deadlines";
+import { FINAL_STATES, INITIAL_STATES, assertTransition } from "../../jobs/states";
 import type { JobState } from "../../jobs/states";
-import { countJob, emptyCounts, exceededScope } from "../../jobs/limits";
+import { blockedScopes, countJob, emptyCounts, exceededScope } from "../../jobs/limits";
 import type { ActiveCounts } from "../../jobs/limits";
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrationsTableSql } from "../schema";
 import type { SecretBox } from "../../secrets/secret-box";
@@ -16,19 +17,22 @@ import type {
   Claim,
   ClaimRequest,
   DeadLetter,
+  Effect,
+  EffectInput,
   EventInput,
   JobFilter,
   JobPatch,
   JobStore,
   NewDeadLetter,
+  StoreChange,
   TransitionRequest,
 } from "../job-store";
 
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 500;
-/** Queued jobs looked at per claimed slot, so that jobs blocked by a limit do not starve those behind them. */
-const CLAIM_SCAN_FACTOR = 20;
 const BUSY_TIMEOUT_MS = 5000;
+/** Attempt states that hold compute, as SQL. */
+const HOLDING_SQL = HOLDING_ATTEMPT_STATES.map((s) => `'${s}'`).join(", ");
 
 /**
  * The embedded dialect. better-sqlite3 is synchronous: every method runs one short
@@ -43,10 +47,15 @@ export class SqliteJobStore implements JobStore {
   private closed = false;
   /** Seals job secrets at rest; a store opened without one refuses to hold secrets. */
   private readonly secrets: SecretBox | null;
+  private readonly listeners = new Set<(change: StoreChange) => void>();
+  /** What the transaction under way changed, announced once it commits. */
+  private pending: StoreChange | null = null;
+  private readonly now: () => number;
 
-  constructor(opts: { file: string; secrets?: SecretBox }) {
+  constructor(opts: { file: string; secrets?: SecretBox; clock?: () => number }) {
     this.file = opts.file;
     this.secrets = opts.secrets ?? null;
+    this.now = opts.clock ?? Date.now;
     if (!isMemory(opts.file)) {
       fs.mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
       // Owner-only from the first byte: job data lives here. SQLite gives -wal and -shm the same mode.
@@ -94,50 +103,15 @@ export class SqliteJobStore implements JobStore {
     this.read(() => this.stmt("SELECT 1").get());
   }
 
-  async createJob(input: NewJob, now = Date.now()): Promise<{ job: Job; created: boolean }> {
-    if (!INITIAL_STATES.includes(input.state)) {
-      throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });
-    }
-    return this.write(() => {
-      const existing = this.selectJob(input.id);
-      if (existing) return { job: existing, created: false };
-      const row = this.stmt(
-        `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
-           attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
-         VALUES (@id, @type, @state, @deploymentId, @priority, @target, @concurrencyKey, @params, @timeouts, @retry,
-           0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy)
-         RETURNING *`,
-      ).get({
-        id: input.id,
-        type: input.type,
-        state: input.state,
-        deploymentId: input.deploymentId,
-        priority: input.priority,
-        target: input.target,
-        concurrencyKey: input.concurrencyKey,
-        params: JSON.stringify(input.params),
-        timeouts: JSON.stringify(input.timeouts),
-        retry: JSON.stringify(input.retry),
-        source: input.source,
-        parentId: input.parentId,
-        now,
-        runAfter: input.runAfter,
-        deadline: input.deadline,
-        error: toJson(input.error),
-        submittedBy: input.submittedBy ?? null,
-      }) as JobRow;
-      const insertSecret = this.stmt("INSERT INTO job_secrets (job_id, name, value) VALUES (?, ?, ?)");
-      for (const [name, value] of Object.entries(input.secrets)) insertSecret.run(input.id, name, this.secretBox().seal(value, secretContext(input.id, name)));
-      this.insertEvent(input.id, {
-        kind: input.state === "rejected" ? "job.rejected" : "job.created",
-        from: null,
-        to: input.state,
-        attempt: null,
-        data: { type: input.type, deploymentId: input.deploymentId, source: input.source },
-        at: now,
-      });
-      return { job: toJob(row), created: true };
-    });
+  async createJob(input: NewJob, now = this.now()): Promise<{ job: Job; created: boolean }> {
+    checkInitial(input);
+    return this.write(() => this.insertJob(input, now));
+  }
+
+  async createJobs(inputs: NewJob[], now = this.now()): Promise<Array<{ job: Job; created: boolean }>> {
+    inputs.forEach(checkInitial);
+    if (inputs.length === 0) return [];
+    return this.write(() => inputs.map((input) => this.insertJob(input, now)));
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -185,29 +159,37 @@ export class SqliteJobStore implements JobStore {
     const from: readonly JobState[] = typeof req.from === "string" ? [req.from] : req.from;
     // A forbidden edge is a bug in the caller, whatever state the job happens to be in.
     for (const state of from) assertTransition(state, req.to);
-    const now = req.now ?? Date.now();
     return this.write(() => {
-      const previous = this.stmt("SELECT state FROM jobs WHERE id = ?").pluck().get(id) as JobState | undefined;
-      if (previous === undefined || !from.includes(previous)) return null;
+      const now = req.now ?? this.now();
+      const current = this.stmt("SELECT state, attempt, version FROM jobs WHERE id = ?").get(id) as { state: JobState; attempt: number; version: number } | undefined;
+      if (current === undefined || !from.includes(current.state)) return null;
+      if (req.expect?.attempt !== undefined && req.expect.attempt !== current.attempt) return null;
+      if (req.expect?.version !== undefined && req.expect.version !== current.version) return null;
       const patch = assignments(req.patch ?? {}, JOB_PATCH_COLUMNS);
       const row = this.stmt(
         `UPDATE jobs SET state = ?, version = version + 1, updated_at = ?${patch.sql}
-         WHERE id = ? AND state = ? RETURNING *`,
-      ).get(req.to, now, ...patch.values, id, previous) as JobRow | undefined;
+         WHERE id = ? AND version = ? RETURNING *`,
+      ).get(req.to, now, ...patch.values, id, current.version) as JobRow | undefined;
       if (!row) return null;
       const job = toJob(row);
       // A job that never launched has no attempt to change.
-      if (req.attempt && job.attempt > 0) this.patchAttempt(id, job.attempt, req.attempt);
+      const attemptPatch = holdAfter(current.state, req.to, req.attempt, now);
+      const attempt = job.attempt > 0 ? (attemptPatch ? this.patchAttempt(id, job.attempt, attemptPatch) : null) ?? this.selectAttempt(id, job.attempt) : null;
+      this.setWake(job, attempt);
+      const final = FINAL_STATES.includes(req.to);
       // Secrets die with the job, in the same transaction: a crash after a final transition leaves none behind.
-      if (FINAL_STATES.includes(req.to)) this.stmt("DELETE FROM job_secrets WHERE job_id = ?").run(id);
+      if (final) this.stmt("DELETE FROM job_secrets WHERE job_id = ?").run(id);
       this.insertEvent(id, {
         kind: req.event?.kind ?? `job.${req.to}`,
-        from: previous,
+        from: current.state,
         to: req.to,
         attempt: job.attempt || null,
-        data: req.event?.data ?? {},
+        // A final event carries what the job ended with, so what is published from it never reads a later state.
+        data: { ...(req.event?.data ?? {}), ...(final ? { snapshot: snapshotOf(job) } : {}) },
         at: now,
       });
+      this.insertEffects(id, req.effects ?? [], now);
+      this.changed(job);
       return job;
     });
   }
@@ -215,19 +197,34 @@ export class SqliteJobStore implements JobStore {
   async claimJobs(req: ClaimRequest): Promise<Claim[]> {
     if (req.max <= 0) return [];
     return this.write(() => {
-      const counts = this.activeCounts();
-      const candidates = this.stmt(
-        `SELECT * FROM jobs WHERE state = 'queued' AND (run_after IS NULL OR run_after <= ?)
-         ORDER BY priority DESC, created_at, id LIMIT ?`,
-      ).all(req.now, req.max * CLAIM_SCAN_FACTOR) as JobRow[];
+      const counts = this.heldCounts();
       const claims: Claim[] = [];
-      for (const candidate of candidates.map(toJob)) {
-        if (claims.length >= req.max) break;
-        const exceeded = exceededScope(counts, candidate, req.limits);
-        if (exceeded === "global") break;
-        if (exceeded !== null) continue;
-        claims.push(this.claimOne(candidate, req.now));
-        countJob(counts, candidate);
+      // Scopes at their limit are left out by the query itself, so jobs blocked by one
+      // never hide a claimable job behind them, however deep the queue. A round ends when a
+      // claim fills a scope; the next one leaves that scope out too.
+      for (let round = 0; claims.length < req.max; round++) {
+        if (req.limits.global !== undefined && counts.global >= req.limits.global) break;
+        const blocked = blockedScopes(counts, req.limits);
+        const want = req.max - claims.length;
+        const candidates = (
+          this.stmt(
+            `SELECT * FROM jobs WHERE state = 'queued' AND (run_after IS NULL OR run_after <= ?)
+               AND type NOT IN (SELECT value FROM json_each(?))
+               AND (target IS NULL OR target NOT IN (SELECT value FROM json_each(?)))
+               AND (concurrency_key IS NULL OR concurrency_key NOT IN (SELECT value FROM json_each(?)))
+             ORDER BY priority DESC, created_at, id LIMIT ?`,
+          ).all(req.now, JSON.stringify(blocked.types), JSON.stringify(blocked.targets), JSON.stringify(blocked.keys), want) as JobRow[]
+        ).map(toJob);
+        let filled = false;
+        for (const candidate of candidates) {
+          if (exceededScope(counts, candidate, req.limits) !== null) {
+            filled = true; // a claim of this round filled its scope
+            continue;
+          }
+          claims.push(this.claimOne(candidate, req.now));
+          countJob(counts, candidate);
+        }
+        if (!filled || round > 1000) break;
       }
       return claims;
     });
@@ -252,19 +249,76 @@ export class SqliteJobStore implements JobStore {
       if (!current) return null;
       if (opts.onlyIfState && !opts.onlyIfState.includes(current.state)) return null;
       const updated = this.patchAttempt(jobId, attempt, patch) ?? current;
-      if (opts.event) {
-        this.insertEvent(jobId, { kind: opts.event.kind ?? "attempt.updated", from: null, to: null, attempt, data: opts.event.data ?? {}, at: Date.now() });
+      // Heartbeats and starts move the job's deadlines.
+      if (patch.heartbeatAt !== undefined || patch.startedAt !== undefined) {
+        const job = this.selectJob(jobId);
+        if (job && job.attempt === attempt) this.setWake(job, updated);
       }
+      if (opts.event) {
+        this.insertEvent(jobId, { kind: opts.event.kind ?? "attempt.updated", from: null, to: null, attempt, data: opts.event.data ?? {}, at: this.now() });
+      }
+      if (patch.state !== undefined && this.pending) this.pending.jobIds.push(jobId);
       return updated;
     });
   }
 
-  async activeAttempts(): Promise<ActiveAttempt[]> {
+  async activeAttempts(limit = 100_000): Promise<ActiveAttempt[]> {
     const sql = `SELECT j.*, ${ATTEMPT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(", ")}
-      FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt
-      WHERE j.state IN (${placeholders(ACTIVE_STATES.length)}) ORDER BY j.created_at, j.id`;
-    const rows = this.read(() => this.stmt(sql).all(...ACTIVE_STATES) as Array<JobRow & Record<string, unknown>>);
-    return rows.map((row) => ({ job: toJob(row), attempt: toAttempt(unprefix<AttemptRow>(row, "a_")) }));
+      FROM attempts a JOIN jobs j ON j.id = a.job_id
+      WHERE a.state IN (${HOLDING_SQL}) ORDER BY a.launched_at, a.job_id, a.attempt LIMIT ?`;
+    const rows = this.read(() => this.stmt(sql).all(Math.max(0, Math.trunc(limit))) as Array<JobRow & Record<string, unknown>>);
+    return rows.map(toActive);
+  }
+
+  async attemptByKey(key: string): Promise<ActiveAttempt | null> {
+    const sql = `SELECT j.*, ${ATTEMPT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(", ")}
+      FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.key = ?`;
+    const row = this.read(() => this.stmt(sql).get(key) as (JobRow & Record<string, unknown>) | undefined);
+    return row ? toActive(row) : null;
+  }
+
+  async dueJobs(now: number, limit: number): Promise<Job[]> {
+    const rows = this.read(() => this.stmt("SELECT * FROM jobs WHERE wake_at <= ? ORDER BY wake_at LIMIT ?").all(now, Math.max(0, Math.trunc(limit))) as JobRow[]);
+    return rows.map(toJob);
+  }
+
+  async refreshWake(id: string): Promise<void> {
+    this.write(() => {
+      const job = this.selectJob(id);
+      if (job) this.setWake(job, job.attempt > 0 ? this.selectAttempt(id, job.attempt) : null);
+    });
+  }
+
+  async leaseEffects(now: number, limit: number, leaseMs: number): Promise<Effect[]> {
+    return this.write(() => {
+      const rows = this.stmt(
+        `UPDATE effects SET leased_until = ? WHERE id IN (
+           SELECT id FROM effects WHERE done_at IS NULL AND run_after <= ? AND (leased_until IS NULL OR leased_until <= ?)
+           ORDER BY id LIMIT ?) RETURNING *`,
+      ).all(now + leaseMs, now, now, Math.max(0, Math.trunc(limit))) as EffectRow[];
+      return rows.map(toEffect).sort((x, y) => x.id - y.id);
+    });
+  }
+
+  async completeEffect(id: number, now = this.now()): Promise<void> {
+    this.write(() => this.stmt("UPDATE effects SET done_at = ?, leased_until = NULL WHERE id = ?").run(now, id));
+  }
+
+  async failEffect(id: number, error: string, retryAt: number, countsAsTry = true): Promise<void> {
+    this.write(() => this.stmt("UPDATE effects SET tries = tries + ?, last_error = ?, run_after = ?, leased_until = NULL WHERE id = ?").run(countsAsTry ? 1 : 0, error.slice(0, 1000), retryAt, id));
+  }
+
+  async nextWake(): Promise<number | null> {
+    return this.read(() => (this.stmt("SELECT MIN(wake_at) FROM jobs").pluck().get() as number | null) ?? null);
+  }
+
+  async addEffects(jobId: string, effects: EffectInput[]): Promise<void> {
+    this.write(() => this.insertEffects(jobId, effects, this.now()));
+  }
+
+  onCommit(listener: (change: StoreChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   async getSecrets(jobId: string): Promise<Record<string, string>> {
@@ -275,10 +329,6 @@ export class SqliteJobStore implements JobStore {
   private secretBox(): SecretBox {
     if (!this.secrets) throw blacktreeError("CONFIG_INVALID", "This store was opened without a secrets key and cannot hold job secrets");
     return this.secrets;
-  }
-
-  async wipeSecrets(jobId: string): Promise<void> {
-    this.write(() => this.stmt("DELETE FROM job_secrets WHERE job_id = ?").run(jobId));
   }
 
   async getEvents(jobId: string): Promise<JobEvent[]> {
@@ -332,6 +382,70 @@ export class SqliteJobStore implements JobStore {
 
   // ---- inside transactions ----
 
+  private insertJob(input: NewJob, now: number): { job: Job; created: boolean } {
+    const existing = this.selectJob(input.id);
+    if (existing) return { job: existing, created: false };
+    const row = this.stmt(
+      `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
+         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
+       VALUES (@id, @type, @state, @deploymentId, @priority, @target, @concurrencyKey, @params, @timeouts, @retry,
+         0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy)
+       RETURNING *`,
+    ).get({
+      id: input.id,
+      type: input.type,
+      state: input.state,
+      deploymentId: input.deploymentId,
+      priority: input.priority,
+      target: input.target,
+      concurrencyKey: input.concurrencyKey,
+      params: JSON.stringify(input.params),
+      timeouts: JSON.stringify(input.timeouts),
+      retry: JSON.stringify(input.retry),
+      source: input.source,
+      parentId: input.parentId,
+      now,
+      runAfter: input.runAfter,
+      deadline: input.deadline,
+      error: toJson(input.error),
+      submittedBy: input.submittedBy ?? null,
+    }) as JobRow;
+    const job = this.setWake(toJob(row), null);
+    const insertSecret = this.stmt("INSERT INTO job_secrets (job_id, name, value) VALUES (?, ?, ?)");
+    for (const [name, value] of Object.entries(input.secrets)) insertSecret.run(input.id, name, this.secretBox().seal(value, secretContext(input.id, name)));
+    this.insertEvent(input.id, {
+      kind: input.state === "rejected" ? "job.rejected" : "job.created",
+      from: null,
+      to: input.state,
+      attempt: null,
+      data: { type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.state === "rejected" ? { snapshot: snapshotOf(job) } : {}) },
+      at: now,
+    });
+    this.insertEffects(input.id, input.effects ?? [], now);
+    this.changed(job);
+    return { job, created: true };
+  }
+
+  /** Stores the job's next wake-up (derived from its state, in one place: lib/jobs/deadlines). */
+  private setWake(job: Job, attempt: Attempt | null): Job {
+    const wake = wakeAt(job, attempt);
+    this.stmt("UPDATE jobs SET wake_at = ? WHERE id = ?").run(wake, job.id);
+    return job;
+  }
+
+  private insertEffects(jobId: string, effects: readonly EffectInput[], now: number): void {
+    if (effects.length === 0) return;
+    const insert = this.stmt("INSERT INTO effects (job_id, kind, payload, created_at, run_after, tries) VALUES (?, ?, ?, ?, ?, 0)");
+    for (const e of effects) insert.run(jobId, e.kind, JSON.stringify(e.payload), now, e.runAfter ?? now);
+    if (this.pending) this.pending.effects = true;
+  }
+
+  private changed(job: Job): void {
+    if (!this.pending) return;
+    this.pending.jobIds.push(job.id);
+    this.pending.states.push(job.state);
+  }
+
   private claimOne(job: Job, now: number): Claim {
     const row = this.stmt(
       `UPDATE jobs SET state = 'launching', attempt = attempt + 1, run_after = NULL, version = version + 1, updated_at = ?
@@ -342,6 +456,8 @@ export class SqliteJobStore implements JobStore {
       `INSERT INTO attempts (job_id, attempt, target, key, handle, state, launched_at)
        VALUES (?, ?, ?, ?, NULL, 'launching', ?) RETURNING *`,
     ).get(claimed.id, claimed.attempt, claimed.target ?? UNCHOSEN_TARGET, attemptKey(claimed.id, claimed.attempt), now) as AttemptRow;
+    const attempt = toAttempt(attemptRow);
+    this.setWake(claimed, attempt);
     this.insertEvent(claimed.id, {
       kind: "job.launching",
       from: "queued",
@@ -350,21 +466,23 @@ export class SqliteJobStore implements JobStore {
       data: { target: claimed.target },
       at: now,
     });
-    return { job: claimed, attempt: toAttempt(attemptRow) };
+    this.changed(claimed);
+    return { job: claimed, attempt };
   }
 
   /**
-   * What holds compute now. An attempt's own target counts when one was chosen, since
-   * that is where the work runs (a job without a target is routed after it is claimed).
+   * What holds compute now: attempts launching, running, or stopping (a cancelled or
+   * timed-out worker keeps its slot until its target confirms the stop). An attempt's own
+   * target counts, since that is where the work runs (after a fallback, not the job's).
    */
-  private activeCounts(): ActiveCounts {
+  private heldCounts(): ActiveCounts {
     const rows = this.stmt(
-      `SELECT j.type, j.target, j.concurrency_key, a.target AS attempt_target
-       FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt
-       WHERE j.state IN (${placeholders(ACTIVE_STATES.length)})`,
-    ).all(...ACTIVE_STATES) as Array<{ type: string; target: string | null; concurrency_key: string | null; attempt_target: string | null }>;
+      `SELECT j.type, a.target, j.concurrency_key, COUNT(*) AS n
+       FROM attempts a JOIN jobs j ON j.id = a.job_id
+       WHERE a.state IN (${HOLDING_SQL}) GROUP BY j.type, a.target, j.concurrency_key`,
+    ).all() as Array<{ type: string; target: string; concurrency_key: string | null; n: number }>;
     const counts = emptyCounts();
-    for (const r of rows) countJob(counts, { type: r.type, target: r.attempt_target || r.target, concurrencyKey: r.concurrency_key });
+    for (const r of rows) countJob(counts, { type: r.type, target: r.target || null, concurrencyKey: r.concurrency_key }, Number(r.n));
     return counts;
   }
 
@@ -419,8 +537,19 @@ export class SqliteJobStore implements JobStore {
     return guard(fn);
   }
 
+  /** One IMMEDIATE transaction; once it commits, listeners hear what it changed. */
   private write<T>(fn: () => T): T {
-    return guard(() => this.db.transaction(fn).immediate());
+    if (this.pending) return fn(); // nested inside a write already under way
+    const change: StoreChange = { jobIds: [], states: [], effects: false };
+    this.pending = change;
+    let result: T;
+    try {
+      result = guard(() => this.db.transaction(fn).immediate());
+    } finally {
+      this.pending = null;
+    }
+    if (change.jobIds.length || change.effects) for (const listener of this.listeners) listener(change);
+    return result;
   }
 }
 
@@ -531,6 +660,49 @@ function toAttempt(r: AttemptRow): Attempt {
     result: fromJson(r.result),
     log: r.log,
   };
+}
+
+function toActive(row: JobRow & Record<string, unknown>): ActiveAttempt {
+  return { job: toJob(row), attempt: toAttempt(unprefix<AttemptRow>(row, "a_")) };
+}
+
+interface EffectRow {
+  id: number;
+  job_id: string;
+  kind: string;
+  payload: string;
+  created_at: number;
+  run_after: number;
+  tries: number;
+  last_error: string | null;
+}
+
+function toEffect(r: EffectRow): Effect {
+  return { id: r.id, jobId: r.job_id, kind: r.kind, payload: JSON.parse(r.payload), createdAt: r.created_at, runAfter: r.run_after, tries: r.tries, lastError: r.last_error };
+}
+
+/** What a final event records of its job: status sinks build results from this, never from a later row. */
+function snapshotOf(job: Job) {
+  return { state: job.state, attempt: job.attempt, result: job.result, error: job.error };
+}
+
+/**
+ * The attempt follows its job: one that leaves launching/running ends its attempt's hold
+ * on compute (exited) unless the decision keeps it `stopping` until the worker is stopped;
+ * one that starts running marks its attempt running.
+ */
+function holdAfter(from: JobState, to: JobState, patch: AttemptPatch | undefined, now: number): AttemptPatch | undefined {
+  if (patch?.state !== undefined) return patch;
+  const wasActive = from === "launching" || from === "running";
+  if (to === "running" && wasActive) return { ...patch, state: "running" };
+  if (wasActive && to !== "launching" && to !== "running") return { endedAt: now, ...patch, state: "exited" };
+  return patch;
+}
+
+function checkInitial(input: NewJob): void {
+  if (!INITIAL_STATES.includes(input.state)) {
+    throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });
+  }
 }
 
 function toEvent(r: EventRow): JobEvent {

@@ -7,6 +7,7 @@ export interface ProcessTargetConfig {
   logMaxBytes?: number;
   logFileMaxBytes?: number;
   stateDir?: string;
+  retentionMs?: number;
 }
 
 export interface ProcessTargetSettings {
@@ -18,12 +19,15 @@ export interface ProcessTargetSettings {
   logFileMaxBytes: number;
   /** Launch records, exit files and logs. */
   stateDir: string;
+  /** How long an ended worker's files are kept (the engine stores the log tail itself when the attempt ends). */
+  retentionMs: number;
 }
 
 export const processTargetDefaults = {
   stopGraceMs: 5_000,
   logMaxBytes: 256 * 1024,
   logFileMaxBytes: 10 * 1024 * 1024,
+  retentionMs: 60 * 60_000,
 } as const;
 
 export const processTargetConfigSchema: ValidationSchema = {
@@ -32,6 +36,7 @@ export const processTargetConfigSchema: ValidationSchema = {
   logMaxBytes: { type: "number", integer: true, positive: true, default: processTargetDefaults.logMaxBytes },
   logFileMaxBytes: { type: "number", integer: true, positive: true, default: processTargetDefaults.logFileMaxBytes },
   stateDir: { type: "string", empty: false, optional: true },
+  retentionMs: { type: "number", integer: true, min: 0, default: processTargetDefaults.retentionMs },
 };
 
 /** Defaults are applied here too: the host may hand over a config it did not run through the schema. */
@@ -43,5 +48,6 @@ export function resolveSettings(config: ProcessTargetConfig, dataDir: string): P
     // A cap below the tail we promise to keep would cut the file on every check.
     logFileMaxBytes: Math.max(config.logFileMaxBytes ?? processTargetDefaults.logFileMaxBytes, logMaxBytes),
     stateDir: path.resolve(config.stateDir ?? path.join(dataDir, "process")),
+    retentionMs: config.retentionMs ?? processTargetDefaults.retentionMs,
   };
 }

@@ -40,6 +40,19 @@ function toHandle(record: LaunchRecord): ProcessHandle {
   return { key: record.key, pid: record.pid, startTime: record.startTime };
 }
 
+function endedAt(exitFile: string): number {
+  try {
+    return fs.statSync(exitFile).mtimeMs;
+  } catch {
+    return Date.now();
+  }
+}
+
+function removeWorkerFiles(files: WorkerFiles): void {
+  // The record last: while it exists, the worker is still known to this target.
+  for (const file of [files.log, files.claim, files.exit, files.record]) fs.rmSync(file, { force: true });
+}
+
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -122,13 +135,22 @@ export class ProcessTarget implements LaunchTarget<ProcessTargetConfig, ProcessH
     yield* tailLines(workerFiles(settings.stateDir, handle.key).log, settings.logMaxBytes);
   }
 
+  /** Also where ended workers' files past their retention are removed, so the state directory stays bounded. */
   async list(ctx: PluginContext): Promise<string[]> {
     const settings = this.settingsFor(ctx);
-    return listRecordFiles(settings.stateDir)
-      .map(readRecord)
+    const now = Date.now();
+    const live: string[] = [];
+    for (const record of listRecordFiles(settings.stateDir).map(readRecord)) {
+      if (record === null) continue;
+      const files = workerFiles(settings.stateDir, record.key);
       // Like inspect: a worker whose exit code is written has ended, even while its wrapper is still exiting.
-      .filter((r): r is LaunchRecord => r !== null && readExitCode(workerFiles(settings.stateDir, r.key).exit) === null && this.isAlive(r))
-      .map((r) => r.key);
+      if (readExitCode(files.exit) === null) {
+        if (this.isAlive(record)) live.push(record.key);
+        continue;
+      }
+      if (now - endedAt(files.exit) >= settings.retentionMs) removeWorkerFiles(files);
+    }
+    return live;
   }
 
   /** Leaves the workers running: a restarted orchestrator re-adopts them from their files. */

@@ -1,0 +1,68 @@
+import { blacktreeError } from "../errors";
+import type { Attempt, Job, JobResult } from "../jobs/model";
+import type { EngineContext } from "./context";
+import { tail } from "./reconciler";
+
+export interface WorkerCall {
+  jobId: string;
+  attempt: number;
+}
+
+/**
+ * What a worker reports through the gateway with its scoped token. Only the job's current,
+ * live attempt may report; a stale attempt is told so (403) and changes nothing.
+ */
+export class WorkerCallbacks {
+  constructor(
+    private readonly c: EngineContext,
+    private readonly onResult: (attempt: Attempt) => void,
+  ) {}
+
+  async started(call: WorkerCall): Promise<void> {
+    const { job, attempt } = await this.live(call);
+    const now = this.c.now();
+    if (job.state === "launching") {
+      await this.c.store.transition(job.id, { from: "launching", to: "running", expect: { attempt: attempt.attempt }, attempt: { state: "running", startedAt: now, heartbeatAt: now }, event: { data: { via: "worker" } } });
+    } else if (attempt.startedAt === null) {
+      await this.c.store.updateAttempt(job.id, attempt.attempt, { startedAt: now, heartbeatAt: now }, { onlyIfState: ["launching", "running"] });
+    }
+  }
+
+  async heartbeat(call: WorkerCall): Promise<void> {
+    const { job, attempt } = await this.live(call);
+    await this.c.store.updateAttempt(job.id, attempt.attempt, { heartbeatAt: this.c.now() }, { onlyIfState: ["launching", "running"] });
+  }
+
+  async result(call: WorkerCall & { result: JobResult }): Promise<void> {
+    const { job, attempt } = await this.live(call);
+    const r = call.result;
+    const updated = await this.c.store.updateAttempt(job.id, attempt.attempt, { result: r, heartbeatAt: this.c.now() }, {
+      onlyIfState: ["launching", "running"],
+      event: { kind: "attempt.result", data: { success: r.success ?? null, imageUrl: r.imageUrl ?? null } },
+    });
+    if (updated) this.onResult(updated);
+  }
+
+  async log(call: WorkerCall & { lines: string[] }): Promise<void> {
+    const { job, attempt } = await this.live(call);
+    const text = [attempt.log, ...call.lines].filter((l) => l !== null).join("\n");
+    await this.c.store.updateAttempt(job.id, attempt.attempt, { log: tail(text), heartbeatAt: this.c.now() }, { onlyIfState: ["launching", "running"] });
+  }
+
+  /** Once per attempt: the worker's only way to its job's secrets (they never travel in launch parameters). */
+  async secrets(call: WorkerCall): Promise<Record<string, string>> {
+    const { job, attempt } = await this.live(call);
+    const fetched = (await this.c.store.getEvents(job.id)).some((e) => e.kind === "attempt.secrets_fetched" && e.attempt === attempt.attempt);
+    if (fetched) throw blacktreeError("FORBIDDEN", "This attempt already fetched its secrets");
+    const secrets = await this.c.store.getSecrets(job.id);
+    await this.c.store.updateAttempt(job.id, attempt.attempt, {}, { event: { kind: "attempt.secrets_fetched", data: { names: Object.keys(secrets) } } });
+    return secrets;
+  }
+
+  private async live(call: WorkerCall): Promise<{ job: Job; attempt: Attempt }> {
+    const job = await this.c.store.getJob(call.jobId);
+    const attempt = job && job.attempt === call.attempt && (job.state === "launching" || job.state === "running") ? await this.c.store.getAttempt(job.id, job.attempt) : null;
+    if (!job || !attempt || (attempt.state !== "launching" && attempt.state !== "running")) throw blacktreeError("FORBIDDEN", "This attempt is no longer live");
+    return { job, attempt };
+  }
+}

@@ -1,0 +1,81 @@
+import { blacktreeError } from "../errors";
+import type { Job } from "../jobs/model";
+import { isFinal } from "../jobs/states";
+import type { EngineContext } from "./context";
+import { stopAttemptEffect } from "./effects";
+
+/** A deployment's live jobs to cancel: a `stop`'s reach, or a newer job superseding older queued ones. */
+export interface CancelMatching {
+  deploymentId: string;
+  exceptId: string;
+  type?: string;
+  states?: string[];
+  createdBefore?: number;
+  reason: string;
+  by: string;
+}
+
+/**
+ * Cancel, operator retry and cancel-by-deployment. A cancel is one compare-and-set that
+ * also writes the stop of its worker as an effect: the attempt keeps its slot (state
+ * `stopping`) until the target confirms, so a `stop` job never runs beside the worker it ends.
+ */
+export class Canceller {
+  constructor(private readonly c: EngineContext) {}
+
+  async cancel(id: string, reason: string, by: string): Promise<Job> {
+    for (;;) {
+      const job = await this.c.store.getJob(id);
+      if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${id}'`);
+      if (isFinal(job.state)) return job;
+      const holdsCompute = job.state === "launching" || job.state === "running";
+      const cancelled = await this.c.store.transition(id, {
+        from: job.state,
+        to: "cancelled",
+        expect: { version: job.version },
+        patch: { error: { type: "CANCELLED", message: reason } },
+        attempt: holdsCompute ? { state: "stopping", endedAt: this.c.now(), outcome: "CANCELLED", reason } : undefined,
+        event: { data: { reason, by } },
+        effects: holdsCompute ? [stopAttemptEffect(job.attempt, `cancelled: ${reason}`)] : [],
+      });
+      if (!cancelled) continue; // the job moved meanwhile: look again
+      this.c.logger.info(`✅ job ${id} cancelled by ${by}: ${reason}`);
+      return cancelled;
+    }
+  }
+
+  /** Operator action: a failed, timed-out or cancelled job runs again as a new attempt. */
+  async retry(id: string, by: string): Promise<Job> {
+    const job = await this.c.store.getJob(id);
+    if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${id}'`);
+    const deadline = job.timeouts.totalTimeout ? this.c.now() + job.timeouts.totalTimeout : null;
+    const queued = await this.c.store.transition(job.id, {
+      from: ["failed", "timed_out", "cancelled"],
+      to: "queued",
+      expect: { version: job.version },
+      patch: { runAfter: null, error: null, result: null, deadline },
+      event: { kind: "job.retried", data: { by, previousState: job.state } },
+    });
+    if (!queued) {
+      const now = await this.c.store.getJob(id);
+      throw blacktreeError("INVALID_TRANSITION", `Job '${job.id}' is ${now?.state ?? job.state}: only failed, timed_out or cancelled jobs can be retried`);
+    }
+    this.c.logger.info(`🔄 job ${job.id} queued again by ${by} (was ${job.state})`);
+    return queued;
+  }
+
+  async cancelMatching(m: CancelMatching): Promise<string[]> {
+    const cancelled: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.c.store.listJobs({ deploymentId: m.deploymentId, type: m.type, limit: 500, cursor });
+      for (const job of page.items) {
+        if (job.id === m.exceptId || isFinal(job.state) || (m.states && !m.states.includes(job.state))) continue;
+        if (m.createdBefore !== undefined && job.createdAt >= m.createdBefore) continue;
+        if ((await this.cancel(job.id, m.reason, m.by)).state === "cancelled") cancelled.push(job.id);
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return cancelled;
+  }
+}

@@ -1,0 +1,89 @@
+import { describeError } from "../errors";
+import type { StoreChange } from "../store/job-store";
+import { WorkerCallbacks } from "./callbacks";
+import { Canceller } from "./canceller";
+import type { EngineContext } from "./context";
+import { Effects } from "./effects";
+import { Launcher } from "./launcher";
+import { Reaper } from "./reaper";
+import { Reconciler } from "./reconciler";
+import { Timers } from "./timers";
+
+/** The engine's two halves, which a node may run apart: claiming and launching, and the clock. */
+export type EnginePart = "launcher" | "clock";
+
+/**
+ * The job engine, usable without a broker: a launcher that claims and launches, and a
+ * clock (reconciler, timers, effects, reaper) that follows attempts to an end. It reacts
+ * to the store's own commit notices at once; interval sweeps remain only as the safety net.
+ */
+export class Engine {
+  readonly launcher: Launcher;
+  readonly reconciler: Reconciler;
+  readonly timers: Timers;
+  readonly canceller: Canceller;
+  readonly effects: Effects;
+  readonly callbacks: WorkerCallbacks;
+  readonly reaper: Reaper;
+  private readonly parts = new Set<EnginePart>();
+  private readonly intervals: NodeJS.Timeout[] = [];
+  private unsubscribe: (() => void) | null = null;
+  private lastReap = 0;
+
+  constructor(readonly c: EngineContext) {
+    this.reconciler = new Reconciler(c);
+    this.launcher = new Launcher(c, (attempt) => this.reconciler.inspectSoon(attempt));
+    this.timers = new Timers(c);
+    this.canceller = new Canceller(c);
+    this.effects = new Effects(c, this.canceller, this.reconciler, (key) => this.launcher.inFlight(key));
+    this.callbacks = new WorkerCallbacks(c, (attempt) => this.reconciler.inspectSoon(attempt));
+    this.reaper = new Reaper(c);
+  }
+
+  /** Starts a part (a node that runs both starts both); adopting what was in flight before a restart. */
+  start(part: EnginePart): void {
+    if (this.parts.has(part)) return;
+    this.parts.add(part);
+    this.unsubscribe ??= this.c.store.onCommit((change) => this.onChange(change));
+    const every = (ms: number, fn: () => Promise<void> | void) => {
+      const run = () => Promise.resolve().then(fn).catch((err) => this.c.logger.error(`❌ engine sweep failed: ${describeError(err).message}`));
+      this.intervals.push(setInterval(run, ms));
+      setImmediate(run);
+    };
+    if (part === "launcher") every(this.c.settings.dispatchIntervalMs, () => this.launcher.sweep());
+    if (part === "clock") {
+      every(this.c.settings.reconcileIntervalMs, () => this.sweepClock());
+    }
+  }
+
+  /** Something changed elsewhere (another node's commit): react as to one of ours. */
+  onChange(change: StoreChange): void {
+    if (this.parts.has("launcher")) this.launcher.wake();
+    if (this.parts.has("clock")) {
+      if (change.effects) this.effects.kick();
+      void this.timers.rearm().catch(() => undefined);
+    }
+  }
+
+  /** Stops the sweeps and waits, at most `timeoutMs`, for work in flight (launches, stops, decisions). */
+  async stop(timeoutMs = 30_000): Promise<boolean> {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    for (const t of this.intervals.splice(0)) clearInterval(t);
+    const drained = await Promise.all([this.launcher.stop(timeoutMs), this.reconciler.stop(timeoutMs), this.effects.stop(timeoutMs), this.timers.stop(), this.reaper.stop()]);
+    this.parts.clear();
+    return drained.every((d) => d !== false);
+  }
+
+  /** One reconcile pass now: inspect, deadlines, effects, and (when due) orphans. */
+  async sweepClock(): Promise<void> {
+    this.timers.kick();
+    this.effects.kick();
+    await this.reconciler.sweep();
+    const now = this.c.now();
+    if (now - this.lastReap >= this.c.settings.reapIntervalMs) {
+      this.lastReap = now;
+      this.reaper.kick();
+    }
+  }
+}
