@@ -162,7 +162,10 @@ export const MIGRATIONS: readonly Migration[] = [
         // When the clock must next look at a job (a deadline or the end of a backoff): the
         // clock reads only due rows through this index, never every queued job.
         `ALTER TABLE jobs ADD COLUMN wake_at ${t.bigint}`,
-        `CREATE INDEX jobs_wake_idx ON jobs (wake_at)`,
+        `CREATE INDEX jobs_wake_idx ON jobs (wake_at) WHERE wake_at IS NOT NULL`,
+        // Claims walk each task type's queue in claim order, so a type blocked by its
+        // limit costs nothing to skip however many of its jobs wait.
+        `CREATE INDEX jobs_claim_type_idx ON jobs (state, type, priority DESC, created_at, id)`,
         // Attempts that hold compute (launching, running, stopping) are found by state.
         `CREATE INDEX attempts_state_idx ON attempts (state)`,
         // Work a decision causes (follow-ups, cancellations, stopping a worker), written in
@@ -179,7 +182,7 @@ export const MIGRATIONS: readonly Migration[] = [
           last_error TEXT,
           done_at ${t.bigint}
         )`,
-        `CREATE INDEX effects_due_idx ON effects (done_at, run_after)`,
+        `CREATE INDEX effects_due_idx ON effects (run_after) WHERE done_at IS NULL`,
       ];
     },
   },

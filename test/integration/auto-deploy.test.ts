@@ -50,7 +50,8 @@ test("a successful build with autoDeploy creates the deploy with its imageUrl; a
   const build = await job(res.body.job.id);
   expect(build.job.state).toBe("succeeded");
   expect(build.job.result.imageUrl).toMatch(/^blacktree\/auto-dep:/);
-  const followUp = build.history.find((e: any) => e.kind === "job.follow_up");
+  // The follow-up is an effect of the success, carried out right after it commits.
+  const followUp = await waitFor(async () => (await node.http("GET", `/api/jobs/${build.job.id}`)).body.history.find((e: any) => e.kind === "job.follow_up"), { message: "no follow-up recorded" });
   expect(followUp.data.type).toBe("deploy");
 
   const deploy = await job(followUp.data.jobId, ["running"]);

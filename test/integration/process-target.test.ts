@@ -118,7 +118,7 @@ describe("process target", () => {
     const check = new Validator().compile(target.configSchema);
     const config: Record<string, unknown> = {};
     expect(check(config)).toBe(true);
-    expect(config).toEqual({ stopGraceMs: 5000, logMaxBytes: 262144, logFileMaxBytes: 10 * 1024 * 1024 });
+    expect(config).toEqual({ stopGraceMs: 5000, logMaxBytes: 262144, logFileMaxBytes: 10 * 1024 * 1024, retentionMs: 3_600_000 });
     expect(check({ stopGraceMS: 10 })).not.toBe(true);
   });
 

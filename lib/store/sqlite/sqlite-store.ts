@@ -201,22 +201,27 @@ export class SqliteJobStore implements JobStore {
     return this.write(() => {
       const counts = this.heldCounts();
       const claims: Claim[] = [];
-      // Scopes at their limit are left out by the query itself, so jobs blocked by one
-      // never hide a claimable job behind them, however deep the queue. A round ends when a
-      // claim fills a scope; the next one leaves that scope out too.
-      for (let round = 0; claims.length < req.max; round++) {
+      // Scopes at their limit are left out before anything is read: a blocked type is not
+      // walked at all, blocked targets and keys are filtered in the query. So jobs blocked
+      // by a limit never hide a claimable job behind them, however deep the queue. A round
+      // ends when a claim fills a scope; the next round leaves that scope out too.
+      for (let round = 0; claims.length < req.max && round < 1000; round++) {
         if (req.limits.global !== undefined && counts.global >= req.limits.global) break;
         const blocked = blockedScopes(counts, req.limits);
         const want = req.max - claims.length;
-        const candidates = (
-          this.stmt(
-            `SELECT * FROM jobs WHERE state = 'queued' AND (run_after IS NULL OR run_after <= ?)
-               AND type NOT IN (SELECT value FROM json_each(?))
-               AND (target IS NULL OR target NOT IN (SELECT value FROM json_each(?)))
-               AND (concurrency_key IS NULL OR concurrency_key NOT IN (SELECT value FROM json_each(?)))
-             ORDER BY priority DESC, created_at, id LIMIT ?`,
-          ).all(req.now, JSON.stringify(blocked.types), JSON.stringify(blocked.targets), JSON.stringify(blocked.keys), want) as JobRow[]
-        ).map(toJob);
+        const types = this.queuedTypes().filter((t) => !blocked.types.includes(t));
+        const candidates = types
+          .flatMap((type) =>
+            this.stmt(
+              `SELECT * FROM jobs WHERE state = 'queued' AND type = ? AND (run_after IS NULL OR run_after <= ?)
+                 AND (target IS NULL OR target NOT IN (SELECT value FROM json_each(?)))
+                 AND (concurrency_key IS NULL OR concurrency_key NOT IN (SELECT value FROM json_each(?)))
+               ORDER BY priority DESC, created_at, id LIMIT ?`,
+            ).all(type, req.now, JSON.stringify(blocked.targets), JSON.stringify(blocked.keys), want) as JobRow[],
+          )
+          .map(toJob)
+          .sort(claimOrder)
+          .slice(0, want);
         let filled = false;
         for (const candidate of candidates) {
           if (exceededScope(counts, candidate, req.limits) !== null) {
@@ -226,10 +231,21 @@ export class SqliteJobStore implements JobStore {
           claims.push(this.claimOne(candidate, req.now));
           countJob(counts, candidate);
         }
-        if (!filled || round > 1000) break;
+        if (!filled) break;
       }
       return claims;
     });
+  }
+
+  /** The task types with queued jobs: a skip-scan of the claim index, one probe per type. */
+  private queuedTypes(): string[] {
+    return this.stmt(
+      `WITH RECURSIVE t(type) AS (
+         SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued')
+         UNION ALL
+         SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued' AND type > t.type) FROM t WHERE t.type IS NOT NULL
+       ) SELECT type FROM t WHERE type IS NOT NULL`,
+    ).pluck().all() as string[];
   }
 
   async getAttempts(jobId: string): Promise<Attempt[]> {
@@ -311,7 +327,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async nextWake(): Promise<number | null> {
-    return this.read(() => (this.stmt("SELECT MIN(wake_at) FROM jobs").pluck().get() as number | null) ?? null);
+    return this.read(() => (this.stmt("SELECT MIN(wake_at) FROM jobs WHERE wake_at IS NOT NULL").pluck().get() as number | null) ?? null);
   }
 
   async addEffects(jobId: string, effects: EffectInput[]): Promise<void> {
@@ -712,6 +728,11 @@ interface EffectRow {
 
 function toEffect(r: EffectRow): Effect {
   return { id: r.id, jobId: r.job_id, kind: r.kind, payload: JSON.parse(r.payload), createdAt: r.created_at, runAfter: r.run_after, tries: r.tries, lastError: r.last_error };
+}
+
+/** Claim order: priority first, then oldest. */
+function claimOrder(a: Job, b: Job): number {
+  return b.priority - a.priority || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** What a final event records of its job: status sinks build results from this, never from a later row. */
