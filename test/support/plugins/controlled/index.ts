@@ -126,6 +126,7 @@ const controlledTarget = defineTarget(() => {
             resolve();
           };
           const timer = setTimeout(done, ms);
+          timer.unref(); // a delay never keeps the test process alive
           if (cutOnClose) sleeping.add(done);
         });
 
