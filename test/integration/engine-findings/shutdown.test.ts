@@ -32,6 +32,7 @@ afterAll(async () => {
 test("stop() while a launch is in flight waits for it and records its handle; nothing logs 'store is closed'", async () => {
   const logger = new CaptureLogger({ level: "debug" });
   const node = await startNode({ env: { LOG_LEVEL: "debug" }, broker: { logger }, configure: useControlledTarget });
+  started.push(node);
   const id = `shut-${Date.now()}`;
   const key = `${id}:1`;
   writeControl(node.dataDir, { keys: { [key]: { launchDelayMs: 1500 } } });
@@ -41,6 +42,7 @@ test("stop() while a launch is in flight waits for it and records its handle; no
 
   await node.stop();
   const stoppedAt = Date.now();
+  started.splice(started.indexOf(node), 1);
   // On a node that did not wait, the launch returns later: let it, and let whatever it does get logged.
   const launched = await waitForEntry(node.dataDir, (e) => e.op === "launched" && e.key === key, { timeout: 3000 });
   await new Promise((resolve) => setTimeout(resolve, 500)); // short window for a late "store is closed" to be logged
@@ -78,7 +80,7 @@ test("the process target removes a finished attempt's record, exit file and log 
   const prefix = `${safeKey(done.attempts[0].key)}.`;
   const filesOfAttempt = () => fs.readdirSync(stateDir).filter((n) => n.startsWith(prefix));
   // Kept for a while (the logs stay readable)…
-  expect(filesOfAttempt().sort()).toEqual([`${prefix}exit`, `${prefix}json`, `${prefix}log`]);
+  expect(filesOfAttempt()).toEqual(expect.arrayContaining([`${prefix}exit`, `${prefix}json`, `${prefix}log`]));
   // …then removed.
   await waitFor(() => filesOfAttempt().length === 0, { timeout: RETENTION_MS + 5000, message: `the attempt's files are still in ${stateDir} after retentionMs` });
 }, 30_000);
