@@ -8,7 +8,7 @@
  *
  * FAILS ON MAIN: lifecycle.expireWaiting calls store.jobsInStates(["queued"]) on every
  * tick (RECONCILE_INTERVAL_MS = 100) and gets all 19,999 queued rows back each time (the
- * ticks slow down to ~2 a second under that load): `underLimit` is false with ~40,000
+ * ticks slow down to a few a second under that load): `underLimit` is false with 40,000–80,000
  * rows, all of them from jobsInStates (shown in `seen`).
  */
 import path from "node:path";

@@ -7,8 +7,8 @@
  *
  * FAILS ON MAIN: lifecycle.reconcileActive calls dispatcher.relaunch on every tick
  * (RECONCILE_INTERVAL_MS = 100) for any attempt without a handle older than
- * RELAUNCH_AFTER_MS = 200, so the target receives ~25 `launch` calls for the one key
- * during the 3 s launch. Assertion: `expected 1, received ~25`.
+ * RELAUNCH_AFTER_MS = 200, so the target receives ~30 `launch` calls for the one key
+ * during the 3 s launch. Assertion: `expected 1, received ~29`.
  */
 import { startNode, TestNode } from "../../support/orchestrator";
 import { entriesFor, readJournal, submit, useControlledTarget, waitForEntry, writeControl } from "../../support/controlled";
