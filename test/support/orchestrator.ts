@@ -6,6 +6,10 @@ import { BrokerOptions, ServiceBroker } from "moleculer";
 import { brokerConfig } from "../../moleculer.config";
 import { loadPluginsConfig, PluginsConfig } from "../../lib/config/plugins-config";
 import { createRuntime, Runtime } from "../../lib/runtime";
+import { loadEnvConfig } from "../../lib/config/env";
+import { loadSecretBox } from "../../lib/secrets/secret-box";
+import { createStore } from "../../lib/store";
+import type { JobStore } from "../../lib/store/job-store";
 import { nodeServices } from "../../services";
 
 export const ROOT = path.resolve(__dirname, "../..");
@@ -58,6 +62,8 @@ export interface NodeOptions {
   configure?: (config: PluginsConfig) => void;
   /** Broker options over the node's own (e.g. a logger that captures lines). */
   broker?: Partial<BrokerOptions>;
+  /** Wraps the node's store (the one it would open itself) before the runtime gets it, e.g. to count what the engine reads. */
+  wrapStore?: (store: JobStore) => JobStore;
 }
 
 /** A whole orchestrator node in this process: real broker, gateway on a free port, SQLite in a temp dir. */
@@ -81,7 +87,14 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
   };
   const config = loadPluginsConfig(env.PLUGINS_CONFIG, env, "development");
   opts.configure?.(config);
-  const rt = await createRuntime({ env, cwd: ROOT, config });
+  let store: JobStore | undefined;
+  if (opts.wrapStore) {
+    // The store createRuntime would open: same file, same secrets key.
+    const envConfig = loadEnvConfig(env, ROOT);
+    const secrets = loadSecretBox({ key: envConfig.secretsKey, previous: envConfig.secretsKeyPrevious, dataDir: envConfig.dataDir, mode: envConfig.mode });
+    store = opts.wrapStore(createStore({ databaseUrl: envConfig.databaseUrl ?? undefined, dataDir: envConfig.dataDir, secrets }));
+  }
+  const rt = await createRuntime({ env, cwd: ROOT, config, store });
   const broker = new ServiceBroker({ ...brokerConfig(rt.env), nodeID: `test-${port}`, ...opts.broker });
   for (const schema of nodeServices(rt)) broker.createService(schema);
   try {

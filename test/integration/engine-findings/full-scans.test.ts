@@ -1,0 +1,96 @@
+/**
+ * Finding 11 — the clock reads every queued job on every tick.
+ *
+ * 20,000 queued jobs are blocked by a concurrency key (one job of that key runs). With
+ * nothing changing, the engine's reads through the public JobStore interface during 1 s
+ * must stay under 2,000 rows in total (the count is the sum of the lengths of the arrays
+ * every store method returned, taken by a Proxy around the node's store).
+ *
+ * FAILS ON MAIN: lifecycle.expireWaiting calls store.jobsInStates(["queued"]) on every
+ * tick (RECONCILE_INTERVAL_MS = 100) and gets all 19,999 queued rows back each time (the
+ * ticks slow down to a few a second under that load): `underLimit` is false with 40,000–80,000
+ * rows, all of them from jobsInStates (shown in `seen`).
+ */
+import path from "node:path";
+import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../../../lib/jobs/policy";
+import type { NewJob } from "../../../lib/jobs/model";
+import { SQLITE_FILE_NAME } from "../../../lib/store";
+import type { JobStore } from "../../../lib/store/job-store";
+import { SqliteJobStore } from "../../../lib/store/sqlite/sqlite-store";
+import { countingStore, StoreReads } from "../../support/counting-store";
+import { useControlledTarget } from "../../support/controlled";
+import { startNode, tempDir, TestNode } from "../../support/orchestrator";
+import { waitFor } from "../../support/wait";
+
+const QUEUED = 20_000;
+const WINDOW_MS = 1000;
+const MAX_ROWS = 2000;
+const KEY = "full-scan";
+
+let node: TestNode | undefined;
+afterAll(() => node?.stop());
+
+function queuedCtl(i: number): NewJob {
+  return {
+    id: `scan-${String(i).padStart(5, "0")}`,
+    type: "ctl",
+    state: "queued",
+    deploymentId: KEY,
+    priority: 0,
+    target: "controlled",
+    concurrencyKey: KEY,
+    params: { deploymentId: KEY, exitCode: 0 }, // no runMs: the one that runs, runs until stopped
+    secrets: {},
+    timeouts: DEFAULT_TIMEOUTS,
+    retry: DEFAULT_RETRY,
+    source: "internal",
+    parentId: null,
+    error: null,
+    deadline: null,
+    runAfter: null,
+  };
+}
+
+const activeAndQueued = async (store: JobStore) => {
+  const counts = await store.countByState();
+  const sum = (state: string) => counts.filter((c) => c.state === state).reduce((n, c) => n + c.count, 0);
+  return { running: sum("running"), launching: sum("launching"), queued: sum("queued"), total: counts.reduce((n, c) => n + c.count, 0) };
+};
+
+test(`with ${QUEUED} queued jobs blocked by a limit, 1 s of idle clock reads fewer than ${MAX_ROWS} rows`, async () => {
+  const dataDir = tempDir();
+  const seed = new SqliteJobStore({ file: path.join(dataDir, SQLITE_FILE_NAME) });
+  await seed.migrate();
+  for (let i = 0; i < QUEUED; i++) await seed.createJob(queuedCtl(i), 1_700_000_000_000 + i);
+  await seed.close();
+
+  let raw: JobStore | undefined;
+  let reads: StoreReads | undefined;
+  node = await startNode({
+    dataDir,
+    configure: useControlledTarget,
+    wrapStore: (store) => {
+      raw = store;
+      const counted = countingStore(store);
+      reads = counted.reads;
+      return counted.store;
+    },
+  });
+  // The oldest job of the key is claimed and runs; the other 19,999 wait behind it.
+  await waitFor(async () => {
+    const s = await activeAndQueued(raw!);
+    return s.running === 1 && s.launching === 0 && s.queued === QUEUED - 1;
+  }, { timeout: 20_000, message: "the first job never ran with the rest queued behind it" });
+  const before = await raw!.readEvents(0, 1_000_000);
+
+  reads!.reset();
+  reads!.counting = true;
+  await new Promise((resolve) => setTimeout(resolve, WINDOW_MS)); // the measured window: nothing changes in it
+  reads!.counting = false;
+
+  // Idle indeed: no job changed state during the window.
+  const after = await raw!.readEvents(before.length ? before[before.length - 1].seq : 0, 1_000_000);
+  expect(after.filter((e) => e.to !== null)).toEqual([]);
+  const seen = `${reads!.rows} rows in ${WINDOW_MS} ms of idle clock: ${JSON.stringify({ rowsByMethod: reads!.rowsByMethod, callsByMethod: reads!.callsByMethod })}`;
+  expect({ underLimit: reads!.rows < MAX_ROWS, seen }).toEqual({ underLimit: true, seen });
+}, 60_000);
