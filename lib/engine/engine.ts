@@ -70,9 +70,11 @@ export class Engine {
     this.unsubscribe?.();
     this.unsubscribe = null;
     for (const t of this.intervals.splice(0)) clearInterval(t);
-    const drained = await Promise.all([this.launcher.stop(timeoutMs), this.reconciler.stop(timeoutMs), this.effects.stop(timeoutMs), this.timers.stop(), this.reaper.stop()]);
+    // Launches first: a launch that returns reports to the reconciler, which must still listen.
+    const launched = await this.launcher.stop(timeoutMs);
+    const drained = await Promise.all([this.reconciler.stop(timeoutMs), this.effects.stop(timeoutMs), this.timers.stop(), this.reaper.stop()]);
     this.parts.clear();
-    return drained.every((d) => d !== false);
+    return launched && drained.every((d) => d !== false);
   }
 
   /** One reconcile pass now: inspect, deadlines, effects, and (when due) orphans. */

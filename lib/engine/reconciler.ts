@@ -29,6 +29,9 @@ export class Reconciler {
   /** Fresh attempts to inspect soon, by target. */
   private readonly soon = new Map<string, Map<string, TargetHandle>>();
   private soonTimer: NodeJS.Timeout | undefined;
+  /** Inspections with their decisions under way (the pools track only their calls). */
+  private readonly passes = new Set<Promise<void>>();
+  private stopped = false;
 
   constructor(private readonly c: EngineContext) {
     this.finishing = new WorkPool(32, (key, err) => c.logger.error(`❌ reconcile of ${key} failed: ${describeError(err).message}`));
@@ -37,6 +40,7 @@ export class Reconciler {
 
   /** A status a target pushed (or an inspection returned); settles once it is decided. */
   async onStatus(status: TargetStatus): Promise<void> {
+    if (this.stopped) return;
     if (status.state === "exited" || status.state === "lost") {
       const ended = status;
       await this.finishing.run(status.key, () => this.finish(ended));
@@ -47,7 +51,7 @@ export class Reconciler {
 
   /** A freshly launched attempt is inspected promptly, batched with others launched about now. */
   inspectSoon(attempt: Attempt): void {
-    if (!attempt.handle) return;
+    if (!attempt.handle || this.stopped) return;
     const byTarget = this.soon.get(attempt.target) ?? new Map<string, TargetHandle>();
     byTarget.set(attempt.key, attempt.handle as TargetHandle);
     this.soon.set(attempt.target, byTarget);
@@ -72,8 +76,9 @@ export class Reconciler {
   }
 
   async stop(timeoutMs: number): Promise<boolean> {
+    this.stopped = true;
     clearTimeout(this.soonTimer);
-    const [a, b] = await Promise.all([this.inspecting.idle(timeoutMs), this.finishing.idle(timeoutMs)]);
+    const [a, b] = await Promise.all([this.inspecting.idle(timeoutMs), this.finishing.idle(timeoutMs), Promise.allSettled([...this.passes])]);
     return a && b;
   }
 
@@ -92,7 +97,14 @@ export class Reconciler {
    * One inspect lane per target, so a slow target never piles up calls (a sweep finding it
    * busy skips it); the decisions run outside the lane. Settles once they are made.
    */
-  private async inspect(target: string, handles: TargetHandle[], lane: string): Promise<void> {
+  private inspect(target: string, handles: TargetHandle[], lane: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const pass = this.inspectAndDecide(target, handles, lane).finally(() => this.passes.delete(pass));
+    this.passes.add(pass);
+    return pass;
+  }
+
+  private async inspectAndDecide(target: string, handles: TargetHandle[], lane: string): Promise<void> {
     const statuses: TargetStatus[] = [];
     await this.inspecting.run(lane, async () => {
       for (let i = 0; i < handles.length; i += INSPECT_BATCH) {

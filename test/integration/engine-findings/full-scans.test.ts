@@ -82,6 +82,10 @@ test(`with ${QUEUED} queued jobs blocked by a limit, 1 s of idle clock reads few
     return s.running === 1 && s.launching === 0 && s.queued === QUEUED - 1;
   }, { timeout: 20_000, message: "the first job never ran with the rest queued behind it" });
   const before = await raw!.readEvents(0, 1_000_000);
+  // The status drains publish the 20,000 jobs' creation events first: reading new events is
+  // not a scan. Measure once every sink has caught up with the outbox.
+  const last = before[before.length - 1].seq;
+  await waitFor(async () => (await raw!.getCursor("moleculer-events")) >= last, { timeout: 30_000, message: "the status drain never caught up with the outbox" });
 
   reads!.reset();
   reads!.counting = true;
