@@ -79,8 +79,9 @@ test("1,000 running tasks are reconciled with 10 DescribeTasks calls in one life
   const ids = await submitMany(node, 1000, { runMs: 600_000 });
   await waitFor(async () => {
     const active = await node!.rt.store.activeAttempts();
-    return active.length === 1000 && active.every((a) => a.attempt.handle !== null);
-  }, { timeout: 60_000, interval: 250, message: "1,000 tasks never all launched" });
+    // Running: launched, and seen running by the inspection every fresh attempt gets.
+    return active.length === 1000 && active.every((a) => a.attempt.handle !== null && a.job.state === "running");
+  }, { timeout: 60_000, interval: 250, message: "1,000 tasks never all launched and running" });
   const before = emu.count("DescribeTasks");
   await node.broker.call("lifecycle.tick");
   const calls = emu.count("DescribeTasks") - before;
