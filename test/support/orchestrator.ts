@@ -5,6 +5,7 @@ import path from "node:path";
 import { BrokerOptions, ServiceBroker } from "moleculer";
 import { brokerConfig } from "../../moleculer.config";
 import { loadPluginsConfig, PluginsConfig } from "../../lib/config/plugins-config";
+import type { HostResolver } from "../../lib/plugins/repository-host";
 import { createRuntime, Runtime } from "../../lib/runtime";
 import { nodeServices } from "../../services";
 
@@ -58,6 +59,8 @@ export interface NodeOptions {
   configure?: (config: PluginsConfig) => void;
   /** Broker options over the node's own (e.g. a logger that captures lines). */
   broker?: Partial<BrokerOptions>;
+  /** The repository host check's DNS (default: the system resolver), e.g. one that fails on demand. */
+  resolveHost?: HostResolver;
 }
 
 /** A whole orchestrator node in this process: real broker, gateway on a free port, SQLite in a temp dir. */
@@ -81,7 +84,7 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
   };
   const config = loadPluginsConfig(env.PLUGINS_CONFIG, env, "development");
   opts.configure?.(config);
-  const rt = await createRuntime({ env, cwd: ROOT, config });
+  const rt = await createRuntime({ env, cwd: ROOT, config, resolveHost: opts.resolveHost });
   const broker = new ServiceBroker({ ...brokerConfig(rt.env), nodeID: `test-${port}`, ...opts.broker });
   for (const schema of nodeServices(rt)) broker.createService(schema);
   try {
