@@ -107,6 +107,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
             logger,
             maxBytes: rt.env.amqpMaxMessageBytes,
             requeueDelayMs: rt.env.amqpRequeueDelayMs,
+            maxHandlingFailures: rt.env.amqpMaxRequeues,
           }),
       });
     },

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ConsumeMessage } from "amqplib";
+import type { ConsumeMessage, Options } from "amqplib";
 import { describeError, errorType } from "../errors";
 import type { FieldError } from "../errors";
 import { MAX_JSON_DEPTH, tooDeepPath } from "../jobs/json-shape";
@@ -9,25 +9,35 @@ import type { PluginLogger } from "../plugins/sdk";
 import type { JobStore } from "../store/job-store";
 import type { Delivery } from "./amqp-link";
 import { amqpMetrics } from "./amqp-metrics";
-import { redactBody } from "./redact";
+import { REDACTED, redactBody } from "./redact";
 import { DEAD_LETTER_QUEUE, EXECUTE_QUEUE } from "./topology";
 
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const DEPLOYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Bytes of a dead letter's body kept in the store (the DLQ message keeps all of it). */
 const STORED_BODY_BYTES = 64 * 1024;
+/**
+ * On a retry copy: how many handlings of this message failed so far (classic queues carry
+ * no delivery count, so the count travels with the message).
+ */
+export const FAILURES_HEADER = "x-blacktree-handling-failures";
+/** On a retry copy: the original's messageId (a copy published without one gets the link's own). */
+export const ORIGINAL_ID_HEADER = "x-blacktree-original-message-id";
 
 export interface ExecuteConsumerDeps {
   store: JobStore;
   /** `intake.submit`: validates and stores; throws VALIDATION_FAILED / UNKNOWN_TASK_TYPE for bad jobs. */
   submit(body: Record<string, unknown>, idempotencyKey: string | null): Promise<{ job: { id: string }; created: boolean }>;
   /** Publishes with a confirm (AmqpLink.publish). */
-  publish(exchange: string, routingKey: string, content: Buffer, options: Record<string, unknown>): Promise<void>;
+  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void>;
   /** Wakes the status sinks after a rejected job was stored. */
   notify(jobId: string): void;
   logger: PluginLogger;
   maxBytes: number;
+  /** Wait before a message whose handling failed is retried (no hot loop). */
   requeueDelayMs: number;
+  /** Failed handlings (other than validation failures) after which a message is dead-lettered as HANDLING_FAILED. */
+  maxHandlingFailures: number;
 }
 
 /**
@@ -36,7 +46,9 @@ export interface ExecuteConsumerDeps {
  * - valid JSON that is not a valid job → a `rejected` job with field-level reasons (its
  *   final event publishes a legacy failure result), or a dead letter without a usable deploymentId;
  * - not JSON, not an object, too large → a dead letter (stored and published to execute.dlq);
- * - the store or the broker failing → nack with requeue after a delay (no hot redelivery loop).
+ * - any other failure (the store, the broker, a plugin's check() throwing, DNS down) → retried
+ *   after a delay, at most `maxHandlingFailures` handlings in all, then a HANDLING_FAILED dead
+ *   letter (see `handlingFailed`).
  */
 export async function handleExecuteMessage(msg: ConsumeMessage, delivery: Delivery, deps: ExecuteConsumerDeps): Promise<void> {
   try {
@@ -44,11 +56,105 @@ export async function handleExecuteMessage(msg: ConsumeMessage, delivery: Delive
     delivery.ack();
     if (outcome) deps.logger.info(outcome);
   } catch (err) {
-    const e = describeError(err);
-    deps.logger.warn(`⚠️ execute.queue message not handled (${e.type}: ${e.message}); requeued in ${deps.requeueDelayMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, deps.requeueDelayMs));
+    await handlingFailed(msg, delivery, err, deps);
+  }
+}
+
+/**
+ * Bounded retries. RabbitMQ classic queues (execute.queue is declared by the backend, with
+ * no arguments) carry no delivery count and a nack cannot change a message's headers, so
+ * after the delay a copy is published straight to execute.queue with FAILURES_HEADER one
+ * higher — confirmed — and only then is the original acked. A crash between the two leaves
+ * both: harmless, the job key (jobId / idempotencyKey / original messageId / createdAt hash)
+ * makes the second one a redelivery of the same job. The failed handling that reaches
+ * `maxHandlingFailures` dead-letters the message instead (stored + execute.dlq, as every
+ * dead letter). If the copy or the dead letter cannot be written (broker or store down), the
+ * original is nacked with requeue after the delay and keeps its count.
+ */
+export async function handlingFailed(msg: ConsumeMessage, delivery: Delivery, err: unknown, deps: ExecuteConsumerDeps): Promise<void> {
+  const failures = handlingFailures(msg) + 1;
+  const last = lastError(err, msg);
+  const what = describeMessage(msg);
+  const delay = () => new Promise((resolve) => setTimeout(resolve, deps.requeueDelayMs));
+  if (failures >= deps.maxHandlingFailures) {
+    try {
+      await deadLetter(msg, "HANDLING_FAILED", `handling failed ${failures} times; last error ${last}`, deps, { handlingFailures: failures });
+      delivery.ack();
+      deps.logger.error(`❌ execute.queue message ${what} dead-lettered: handling failed ${failures} times (last error ${last})`);
+      return;
+    } catch (dlErr) {
+      deps.logger.warn(`⚠️ execute.queue message ${what} could not be dead-lettered (${describeError(dlErr).type}); 🔄 requeued in ${deps.requeueDelayMs} ms`);
+      await delay();
+      delivery.nack(true);
+      return;
+    }
+  }
+  deps.logger.warn(`🔄 execute.queue message ${what} handling failed (${failures} of ${deps.maxHandlingFailures}: ${last}); retried in ${deps.requeueDelayMs} ms`);
+  await delay();
+  try {
+    await deps.publish("", EXECUTE_QUEUE, msg.content, retryProperties(msg, failures));
+    delivery.ack();
+  } catch (pubErr) {
+    // The broker is the problem: the original goes back as it was (the delay has passed).
+    deps.logger.warn(`⚠️ execute.queue message ${what} could not be re-published (${describeError(pubErr).type}); 🔄 requeued`);
     delivery.nack(true);
   }
+}
+
+/** Failed handlings recorded on the message (0 for an original; a hostile value counts as 0). */
+export function handlingFailures(msg: ConsumeMessage): number {
+  const raw = Number(msg.properties.headers?.[FAILURES_HEADER]);
+  return Number.isInteger(raw) && raw > 0 ? Math.min(raw, 1_000_000) : 0;
+}
+
+/** The messageId the sender gave (a retry copy carries it in a header), or null. */
+export function originalMessageId(msg: ConsumeMessage): string | null {
+  const headers = msg.properties.headers ?? {};
+  if (headers[FAILURES_HEADER] !== undefined) {
+    const original = headers[ORIGINAL_ID_HEADER];
+    return typeof original === "string" ? original : null;
+  }
+  return typeof msg.properties.messageId === "string" ? msg.properties.messageId : null;
+}
+
+/** The copy keeps the original's properties (not userId: the broker checks it against our login). */
+function retryProperties(msg: ConsumeMessage, failures: number): Options.Publish {
+  const p = msg.properties;
+  const original = originalMessageId(msg);
+  const headers: Record<string, unknown> = { ...(p.headers ?? {}), [FAILURES_HEADER]: failures };
+  delete headers[ORIGINAL_ID_HEADER];
+  if (original !== null) headers[ORIGINAL_ID_HEADER] = original;
+  const props: Options.Publish = { persistent: true, mandatory: true, headers };
+  const copy = { contentType: p.contentType, contentEncoding: p.contentEncoding, correlationId: p.correlationId, replyTo: p.replyTo, type: p.type, appId: p.appId, timestamp: p.timestamp, priority: p.priority, messageId: original ?? undefined };
+  for (const [k, v] of Object.entries(copy)) if (v !== undefined && v !== null) (props as Record<string, unknown>)[k] = v;
+  return props;
+}
+
+/** `TYPE: message` of the last error, with the message's secrets blanked and its length bounded. */
+function lastError(err: unknown, msg: ConsumeMessage): string {
+  const type = errorType(err) ?? (err instanceof Error && err.name ? err.name : "Error");
+  let message = describeError(err).message;
+  for (const secret of secretsIn(msg)) message = message.split(secret).join(REDACTED);
+  return `${type}: ${message.slice(0, 500)}`;
+}
+
+/** Values of the message's secret-looking top-level fields (`token`, `*secret*`, `*password*`). */
+function secretsIn(msg: ConsumeMessage): string[] {
+  try {
+    const body = JSON.parse(msg.content.toString("utf8"));
+    if (!body || typeof body !== "object" || Array.isArray(body)) return [];
+    return Object.entries(body as Record<string, unknown>)
+      .filter(([k, v]) => /token|secret|password|credential/i.test(k) && typeof v === "string" && v.length >= 4)
+      .map(([, v]) => v as string);
+  } catch {
+    return [];
+  }
+}
+
+/** For log lines: the message's id, or the hash its dead letter would get. */
+function describeMessage(msg: ConsumeMessage): string {
+  const id = originalMessageId(msg);
+  return id && KEY_PATTERN.test(id) ? id : deadLetterId(msg);
 }
 
 async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<string | null> {
@@ -66,7 +172,8 @@ async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<s
   if (deep !== null) return deadLetter(msg, "TOO_DEEP", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, deps);
 
   const raw = body as Record<string, unknown>;
-  const messageId = typeof msg.properties.messageId === "string" && KEY_PATTERN.test(msg.properties.messageId) ? msg.properties.messageId : null;
+  const sent = originalMessageId(msg);
+  const messageId = sent !== null && KEY_PATTERN.test(sent) ? sent : null;
   try {
     const { job, created } = await deps.submit(raw, messageId);
     return created ? null : `🔄 execute.queue redelivered job ${job.id}: already stored, acked`;
@@ -117,20 +224,24 @@ function rejectedJobId(raw: Record<string, unknown>, params: Record<string, unkn
   return `job_${createHash("sha256").update(JSON.stringify(params)).digest("hex").slice(0, 24)}`;
 }
 
+/** A redelivered poison message (or a retry copy of it) maps to the same dead letter. */
+function deadLetterId(msg: ConsumeMessage): string {
+  return `dl_${createHash("sha256").update(originalMessageId(msg) ?? "").update("\0").update(msg.content).digest("hex").slice(0, 24)}`;
+}
+
 /** Stores the dead letter (token redacted), publishes it to execute.dlq with a confirm; the caller acks. */
-async function deadLetter(msg: ConsumeMessage, reason: string, detail: string, deps: ExecuteConsumerDeps): Promise<string> {
+async function deadLetter(msg: ConsumeMessage, reason: string, detail: string, deps: ExecuteConsumerDeps, extra: Record<string, unknown> = {}): Promise<string> {
   const text = msg.content.toString("utf8");
   const body = msg.content.length > deps.maxBytes ? redactBody(text.slice(0, STORED_BODY_BYTES)) : redactBody(text);
-  const messageId = typeof msg.properties.messageId === "string" ? msg.properties.messageId : null;
-  // A redelivered poison message maps to the same dead letter.
-  const id = `dl_${createHash("sha256").update(messageId ?? "").update("\0").update(msg.content).digest("hex").slice(0, 24)}`;
+  const messageId = originalMessageId(msg);
+  const id = deadLetterId(msg);
   const stored = await deps.store.addDeadLetter({
     id,
     source: `amqp:${EXECUTE_QUEUE}`,
     reason,
     detail: detail.slice(0, 1000),
     body: body.slice(0, STORED_BODY_BYTES),
-    properties: { messageId, routingKey: msg.fields.routingKey, exchange: msg.fields.exchange, redelivered: msg.fields.redelivered, contentType: msg.properties.contentType ?? null },
+    properties: { messageId, routingKey: msg.fields.routingKey, exchange: msg.fields.exchange, redelivered: msg.fields.redelivered, contentType: msg.properties.contentType ?? null, ...extra },
     receivedAt: Date.now(),
   });
   await deps.publish("", DEAD_LETTER_QUEUE, Buffer.from(msg.content.length > deps.maxBytes ? redactBody(text) : body), {

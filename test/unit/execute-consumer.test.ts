@@ -1,20 +1,20 @@
 import type { ConsumeMessage } from "amqplib";
-import { handleExecuteMessage, ExecuteConsumerDeps } from "../../lib/amqp/execute-consumer";
+import { FAILURES_HEADER, handleExecuteMessage, ExecuteConsumerDeps, ORIGINAL_ID_HEADER } from "../../lib/amqp/execute-consumer";
 import { redactBody, redactUrl, replayBody } from "../../lib/amqp/redact";
 import { blacktreeError } from "../../lib/errors";
 import type { JobStore } from "../../lib/store/job-store";
 
 /** The execute.queue decisions without a broker: what is acked, nacked, stored, dead-lettered. */
-function message(body: string, messageId?: string): ConsumeMessage {
+function message(body: string, messageId?: string, headers: Record<string, unknown> = {}): ConsumeMessage {
   return {
     content: Buffer.from(body),
     fields: { deliveryTag: 1, redelivered: false, exchange: "blacktree.direct", routingKey: "worker.execute", consumerTag: "t" },
-    properties: { messageId, headers: {} },
+    properties: { messageId, headers, contentType: "application/json" },
   } as unknown as ConsumeMessage;
 }
 
 function deps(overrides: Partial<ExecuteConsumerDeps> = {}) {
-  const calls = { published: [] as Array<{ queue: string; body: string; headers: unknown }>, deadLetters: [] as unknown[], jobs: [] as any[] };
+  const calls = { published: [] as Array<{ exchange: string; queue: string; body: string; headers: any; options: any; at: number }>, deadLetters: [] as any[], jobs: [] as any[] };
   const store = {
     addDeadLetter: async (l: unknown) => {
       calls.deadLetters.push(l);
@@ -28,13 +28,14 @@ function deps(overrides: Partial<ExecuteConsumerDeps> = {}) {
   const d: ExecuteConsumerDeps = {
     store,
     submit: async () => ({ job: { id: "job_1" }, created: true }),
-    publish: async (_e, queue, content, options) => {
-      calls.published.push({ queue, body: content.toString(), headers: (options as any).headers });
+    publish: async (exchange, queue, content, options) => {
+      calls.published.push({ exchange, queue, body: content.toString(), headers: (options as any).headers, options, at: Date.now() });
     },
     notify: () => undefined,
     logger: { info() {}, warn() {}, error() {}, debug() {} },
     maxBytes: 1024,
     requeueDelayMs: 50,
+    maxHandlingFailures: 3,
     ...overrides,
   };
   return { d, calls };
@@ -42,7 +43,8 @@ function deps(overrides: Partial<ExecuteConsumerDeps> = {}) {
 
 function delivery() {
   const log: string[] = [];
-  return { log, ack: () => log.push("ack"), nack: (requeue: boolean) => log.push(`nack:${requeue}`) };
+  const at: number[] = [];
+  return { log, at, ack: () => (log.push("ack"), at.push(Date.now())), nack: (requeue: boolean) => (log.push(`nack:${requeue}`), at.push(Date.now())) };
 }
 
 describe("execute.queue consumer", () => {
@@ -53,13 +55,91 @@ describe("execute.queue consumer", () => {
     expect(del.log).toEqual(["ack"]);
   });
 
-  test("a store failure is nacked with requeue only after the delay (no hot redelivery loop)", async () => {
-    const { d } = deps({ submit: async () => Promise.reject(blacktreeError("STORE_UNAVAILABLE", "disk full")), requeueDelayMs: 150 });
+  /**
+   * Bounded retries (a header counts failed handlings). On the code before this change the
+   * first four tests failed: every failure was a plain nack with requeue (no copy, no
+   * count), so a failing message came back forever and was never dead-lettered. (The
+   * "first four" below failed so; the nack cases after them passed before and still do.)
+   */
+  test("a store failure: after the delay a copy with the failure count goes to execute.queue (confirmed), then the original is acked", async () => {
+    const { d, calls } = deps({ submit: async () => Promise.reject(blacktreeError("STORE_UNAVAILABLE", "disk full")), requeueDelayMs: 150 });
+    const del = delivery();
+    const started = Date.now();
+    await handleExecuteMessage(message('{"deploymentId":"a"}', "m-1", { "x-trace": "t" }), del, d);
+    expect(calls.published).toHaveLength(1);
+    const [copy] = calls.published;
+    expect(copy.at - started).toBeGreaterThanOrEqual(140);
+    expect(copy).toMatchObject({ exchange: "", queue: "execute.queue", body: '{"deploymentId":"a"}' });
+    expect(copy.options).toMatchObject({ persistent: true, mandatory: true, messageId: "m-1", contentType: "application/json", headers: { "x-trace": "t", [FAILURES_HEADER]: 1, [ORIGINAL_ID_HEADER]: "m-1" } });
+    expect(del.log).toEqual(["ack"]);
+    expect(del.at[0]).toBeGreaterThanOrEqual(copy.at);
+  });
+
+  test("a copy that fails again carries the next count; the failure that reaches the limit dead-letters HANDLING_FAILED with the last error, token blanked", async () => {
+    const boom = new TypeError("Cannot read properties of undefined (token ghp_secret123)");
+    const { d, calls } = deps({ submit: async () => Promise.reject(boom), requeueDelayMs: 0, maxHandlingFailures: 3 });
+    const body = JSON.stringify({ deploymentId: "a", token: "ghp_secret123" });
+    const second = delivery();
+    await handleExecuteMessage(message(body, "m-2", { [FAILURES_HEADER]: 1, [ORIGINAL_ID_HEADER]: "m-2" }), second, d);
+    expect(calls.published.map((p) => p.headers[FAILURES_HEADER])).toEqual([2]);
+    expect(second.log).toEqual(["ack"]);
+
+    const third = delivery();
+    await handleExecuteMessage(message(body, "m-2", { [FAILURES_HEADER]: 2, [ORIGINAL_ID_HEADER]: "m-2" }), third, d);
+    expect(third.log).toEqual(["ack"]);
+    expect(calls.deadLetters).toHaveLength(1);
+    expect(calls.deadLetters[0]).toMatchObject({ reason: "HANDLING_FAILED", detail: "handling failed 3 times; last error TypeError: Cannot read properties of undefined (token [redacted])", properties: { messageId: "m-2", handlingFailures: 3 } });
+    const dlq = calls.published[1];
+    expect(dlq).toMatchObject({ exchange: "", queue: "execute.dlq", headers: { "x-blacktree-reason": "HANDLING_FAILED", "x-original-message-id": "m-2" } });
+    // The retry copy is the message itself (its job needs the token); nothing else keeps it.
+    expect(JSON.stringify([calls.deadLetters, dlq])).not.toContain("ghp_secret123");
+    // The original and its copies map to one dead letter id (a crash between copy and ack is harmless).
+    const again = deps({ submit: async () => Promise.reject(boom), requeueDelayMs: 0, maxHandlingFailures: 1 });
+    await handleExecuteMessage(message(body, "m-2"), delivery(), again.d);
+    expect(again.calls.deadLetters[0].id).toBe(calls.deadLetters[0].id);
+  });
+
+  test("a copy keeps the job key of its original: a message without messageId stays without one", async () => {
+    const keys: Array<string | null> = [];
+    const { d, calls } = deps({
+      submit: async (_b, key) => {
+        keys.push(key);
+        throw blacktreeError("DEPENDENCY_UNAVAILABLE", "DNS: try again");
+      },
+      requeueDelayMs: 0,
+    });
+    await handleExecuteMessage(message('{"deploymentId":"a"}'), delivery(), d);
+    expect(calls.published[0].options.messageId).toBeUndefined();
+    expect(calls.published[0].headers[ORIGINAL_ID_HEADER]).toBeUndefined();
+    // The link gives a copy a random messageId; the header says the original had none.
+    await handleExecuteMessage(message('{"deploymentId":"a"}', "3f2a9c1e-link-assigned", { [FAILURES_HEADER]: 1 }), delivery(), d);
+    await handleExecuteMessage(message('{"deploymentId":"a"}', "m-3", { [FAILURES_HEADER]: 1, [ORIGINAL_ID_HEADER]: "m-3" }), delivery(), d);
+    expect(keys).toEqual([null, null, "m-3"]);
+  });
+
+  test("a hostile failure count counts as none", async () => {
+    const { d, calls } = deps({ submit: async () => Promise.reject(new Error("x")), requeueDelayMs: 0 });
+    await handleExecuteMessage(message('{"deploymentId":"a"}', undefined, { [FAILURES_HEADER]: "-7" }), delivery(), d);
+    expect(calls.published[0].headers[FAILURES_HEADER]).toBe(1);
+  });
+
+  test("when the copy cannot be published the original is nacked with requeue, after the delay", async () => {
+    const { d } = deps({ submit: async () => Promise.reject(new Error("x")), publish: async () => Promise.reject(blacktreeError("AMQP_UNAVAILABLE", "down")), requeueDelayMs: 100 });
     const del = delivery();
     const started = Date.now();
     await handleExecuteMessage(message('{"deploymentId":"a"}'), del, d);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(del.log).toEqual(["nack:true"]);
+    expect(del.at[0] - started).toBeGreaterThanOrEqual(95);
+  });
+
+  test("at the limit, a dead letter that cannot be stored: nack with requeue after the delay (the count stays)", async () => {
+    const { d } = deps({ submit: async () => Promise.reject(new Error("x")), requeueDelayMs: 100, maxHandlingFailures: 1 });
+    (d.store as any).addDeadLetter = async () => Promise.reject(blacktreeError("STORE_UNAVAILABLE", "disk gone"));
+    const del = delivery();
+    const started = Date.now();
+    await handleExecuteMessage(message('{"deploymentId":"a"}'), del, d);
+    expect(del.log).toEqual(["nack:true"]);
+    expect(del.at[0] - started).toBeGreaterThanOrEqual(95);
   });
 
   test("a dead letter that cannot be published is not acked", async () => {
