@@ -107,6 +107,12 @@ export interface JobStore {
 
   /** Inserts the job unless its id exists; `created: false` returns the existing one. */
   createJob(job: NewJob, now?: number): Promise<{ job: Job; created: boolean }>;
+  /**
+   * `createJob` for many jobs in ONE transaction (all or none): each is inserted with its
+   * event row and sealed secrets unless its id exists (`created: false`, the existing job;
+   * an id repeated in the batch is created once). Results in input order.
+   */
+  createJobs(jobs: NewJob[], now?: number): Promise<Array<{ job: Job; created: boolean }>>;
   getJob(id: string): Promise<Job | null>;
   listJobs(filter: JobFilter): Promise<{ items: Job[]; nextCursor: string | null }>;
   /** Jobs in any of the states, oldest first. */

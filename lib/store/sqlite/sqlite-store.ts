@@ -95,49 +95,56 @@ export class SqliteJobStore implements JobStore {
   }
 
   async createJob(input: NewJob, now = Date.now()): Promise<{ job: Job; created: boolean }> {
-    if (!INITIAL_STATES.includes(input.state)) {
-      throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });
-    }
-    return this.write(() => {
-      const existing = this.selectJob(input.id);
-      if (existing) return { job: existing, created: false };
-      const row = this.stmt(
-        `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
-           attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
-         VALUES (@id, @type, @state, @deploymentId, @priority, @target, @concurrencyKey, @params, @timeouts, @retry,
-           0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy)
-         RETURNING *`,
-      ).get({
-        id: input.id,
-        type: input.type,
-        state: input.state,
-        deploymentId: input.deploymentId,
-        priority: input.priority,
-        target: input.target,
-        concurrencyKey: input.concurrencyKey,
-        params: JSON.stringify(input.params),
-        timeouts: JSON.stringify(input.timeouts),
-        retry: JSON.stringify(input.retry),
-        source: input.source,
-        parentId: input.parentId,
-        now,
-        runAfter: input.runAfter,
-        deadline: input.deadline,
-        error: toJson(input.error),
-        submittedBy: input.submittedBy ?? null,
-      }) as JobRow;
-      const insertSecret = this.stmt("INSERT INTO job_secrets (job_id, name, value) VALUES (?, ?, ?)");
-      for (const [name, value] of Object.entries(input.secrets)) insertSecret.run(input.id, name, this.secretBox().seal(value, secretContext(input.id, name)));
-      this.insertEvent(input.id, {
-        kind: input.state === "rejected" ? "job.rejected" : "job.created",
-        from: null,
-        to: input.state,
-        attempt: null,
-        data: { type: input.type, deploymentId: input.deploymentId, source: input.source },
-        at: now,
-      });
-      return { job: toJob(row), created: true };
+    assertInitialState(input);
+    return this.write(() => this.insertJob(input, now));
+  }
+
+  async createJobs(inputs: NewJob[], now = Date.now()): Promise<Array<{ job: Job; created: boolean }>> {
+    inputs.forEach(assertInitialState);
+    if (inputs.length === 0) return [];
+    return this.write(() => inputs.map((input) => this.insertJob(input, now)));
+  }
+
+  /** Inside a write transaction: the job, its sealed secrets and its event, unless the id exists. */
+  private insertJob(input: NewJob, now: number): { job: Job; created: boolean } {
+    const existing = this.selectJob(input.id);
+    if (existing) return { job: existing, created: false };
+    const row = this.stmt(
+      `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
+         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
+       VALUES (@id, @type, @state, @deploymentId, @priority, @target, @concurrencyKey, @params, @timeouts, @retry,
+         0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy)
+       RETURNING *`,
+    ).get({
+      id: input.id,
+      type: input.type,
+      state: input.state,
+      deploymentId: input.deploymentId,
+      priority: input.priority,
+      target: input.target,
+      concurrencyKey: input.concurrencyKey,
+      params: JSON.stringify(input.params),
+      timeouts: JSON.stringify(input.timeouts),
+      retry: JSON.stringify(input.retry),
+      source: input.source,
+      parentId: input.parentId,
+      now,
+      runAfter: input.runAfter,
+      deadline: input.deadline,
+      error: toJson(input.error),
+      submittedBy: input.submittedBy ?? null,
+    }) as JobRow;
+    const insertSecret = this.stmt("INSERT INTO job_secrets (job_id, name, value) VALUES (?, ?, ?)");
+    for (const [name, value] of Object.entries(input.secrets)) insertSecret.run(input.id, name, this.secretBox().seal(value, secretContext(input.id, name)));
+    this.insertEvent(input.id, {
+      kind: input.state === "rejected" ? "job.rejected" : "job.created",
+      from: null,
+      to: input.state,
+      attempt: null,
+      data: { type: input.type, deploymentId: input.deploymentId, source: input.source },
+      at: now,
     });
+    return { job: toJob(row), created: true };
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -657,6 +664,12 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
 
 function isMemory(file: string): boolean {
   return file === ":memory:" || file === "";
+}
+
+function assertInitialState(input: NewJob): void {
+  if (!INITIAL_STATES.includes(input.state)) {
+    throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });
+  }
 }
 
 /** Lock timeouts and I/O failures are the store being unavailable (retryable), not bugs. */
