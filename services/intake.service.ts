@@ -1,9 +1,9 @@
 import type { Context, ServiceSchema } from "moleculer";
 import type { AmqpLink } from "../lib/amqp/amqp-link";
-import { handleExecuteMessage } from "../lib/amqp/execute-consumer";
+import { ExecuteIntake } from "../lib/amqp/execute-consumer";
 import { replayBody } from "../lib/amqp/redact";
 import { assertExecuteQueue, EXCHANGE, EXECUTE_KEY, EXECUTE_QUEUE } from "../lib/amqp/topology";
-import { blacktreeError } from "../lib/errors";
+import { blacktreeError, errorType } from "../lib/errors";
 import type { Job, JobSource, NewJob } from "../lib/jobs/model";
 import { iso, jobView } from "../lib/jobs/model";
 import { asPluginLogger, Runtime } from "../lib/runtime";
@@ -19,10 +19,26 @@ export interface SubmitParams {
   submittedBy?: string | null;
 }
 
+/** What a Moleculer `Context` and the `ServiceBroker` both offer. */
+interface Caller {
+  call(action: string, params: object): Promise<unknown>;
+  broadcast(event: string, payload: object): unknown;
+}
+
+/**
+ * The one way a body becomes a job to store, for REST (`intake.submit`) and AMQP
+ * (execute.queue batches) alike: `validator.validate`, plus who submitted it.
+ */
+export async function toNewJob(caller: Caller, params: SubmitParams): Promise<NewJob> {
+  const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = params;
+  const job = (await caller.call("validator.validate", { body, source, idempotencyKey, parentId })) as NewJob;
+  return { ...job, submittedBy };
+}
+
 /**
  * `intake.submit`: validates through `validator.validate`, then stores the job. Idempotent
  * on the job key: submitting the same key again returns the stored job (`created: false`).
- * With AMQP_URL it also consumes `execute.queue` (see lib/amqp/execute-consumer.ts).
+ * With AMQP_URL it also consumes `execute.queue` in batches (see lib/amqp/execute-consumer.ts).
  */
 export function intakeService(rt: Runtime): ServiceSchema {
   const amqp = rt.env.amqpUrl !== null;
@@ -30,16 +46,38 @@ export function intakeService(rt: Runtime): ServiceSchema {
     name: "intake",
     mixins: amqp ? [amqpMixin(rt, { name: "blacktree-intake", setup: assertExecuteQueue })] : [],
     methods: {
-      /** A `stop` ends its deployment's live jobs; with `coalesce`, a newer queued job supersedes older queued ones. */
-      async cancelWhatItReplaces(ctx: Context, job: Job) {
+      /**
+       * After a commit, for the jobs it created (in order; AMQP batches include rejected ones):
+       * log, wake the dispatcher and the status sinks once, then cancel what each replaces.
+       */
+      async jobsCreated(caller: Caller, jobs: Job[]) {
+        if (jobs.length === 0) return;
+        const accepted = jobs.filter((j) => j.state !== "rejected");
+        for (const job of accepted) this.logger.info(`✅ job ${job.id} queued (${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}, via ${job.source})`);
+        caller.broadcast("outbox.written", jobs.length === 1 ? { jobId: jobs[0].id } : { jobId: jobs[0].id, jobIds: jobs.map((j) => j.id) });
+        let failed: unknown = null;
+        for (const job of accepted) {
+          try {
+            await this.cancelWhatItReplaces(caller, job);
+          } catch (err) {
+            failed ??= err;
+          }
+        }
+        if (failed !== null) throw failed;
+      },
+      /**
+       * A `stop` ends its deployment's live jobs; with `coalesce`, a newer queued job supersedes
+       * older queued ones. Runs after the job's commit (the engine will move it into the store's transaction).
+       */
+      async cancelWhatItReplaces(caller: Caller, job: Job) {
         if (!job.deploymentId) return;
         const def = rt.registry.taskType(job.type)?.def;
         const scope = def?.cancelsOnSubmit?.({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: 0, params: job.params });
         if (scope) {
-          await ctx.call("lifecycle.cancelMatching", { deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` });
+          await caller.call("lifecycle.cancelMatching", { deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` });
         }
         if (rt.config.taskTypes[job.type]?.coalesce) {
-          await ctx.call("lifecycle.cancelMatching", {
+          await caller.call("lifecycle.cancelMatching", {
             deploymentId: job.deploymentId,
             type: job.type,
             states: ["queued"],
@@ -55,14 +93,8 @@ export function intakeService(rt: Runtime): ServiceSchema {
       submit: {
         visibility: "public",
         async handler(ctx: Context<SubmitParams>) {
-          const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = ctx.params;
-          const job: NewJob = { ...(await ctx.call<NewJob, unknown>("validator.validate", { body, source, idempotencyKey, parentId })), submittedBy };
-          const stored = await rt.store.createJob(job);
-          if (stored.created) {
-            this.logger.info(`✅ job ${job.id} queued (${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}, via ${source})`);
-            ctx.broadcast("outbox.written", { jobId: job.id });
-            await this.cancelWhatItReplaces(ctx, stored.job);
-          }
+          const stored = await rt.store.createJob(await toNewJob(ctx, ctx.params));
+          if (stored.created) await this.jobsCreated(ctx, [stored.job]);
           return { job: jobView(stored.job), created: stored.created };
         },
       },
@@ -91,25 +123,30 @@ export function intakeService(rt: Runtime): ServiceSchema {
       if (!amqp) return;
       const link: AmqpLink = this.amqp;
       const logger = asPluginLogger(this.logger);
-      link.consume({
-        queue: EXECUTE_QUEUE,
-        prefetch: rt.env.amqpPrefetch,
-        handle: (msg, delivery) =>
-          handleExecuteMessage(msg, delivery, {
-            store: rt.store,
-            // Messages may arrive while the node is still starting: wait for the validator, call our own action directly.
-            submit: async (body, idempotencyKey) => {
+      const intake = new ExecuteIntake(
+        {
+          store: rt.store,
+          // Messages may arrive while the node is still starting: a validator not there yet is waited for (30 s), once.
+          toNewJob: async (body, idempotencyKey) => {
+            const params = { body, source: "amqp" as const, idempotencyKey };
+            try {
+              return await toNewJob(this.broker, params);
+            } catch (err) {
+              if (errorType(err) !== "SERVICE_NOT_FOUND" && errorType(err) !== "SERVICE_NOT_AVAILABLE") throw err;
               await this.broker.waitForServices(["validator"], 30_000);
-              return this.actions.submit({ body, source: "amqp", idempotencyKey });
-            },
-            publish: (exchange, key, content, options) => link.publish(exchange, key, content, options),
-            notify: (jobId) => this.broker.broadcast("outbox.written", { jobId }),
-            logger,
-            maxBytes: rt.env.amqpMaxMessageBytes,
-            requeueDelayMs: rt.env.amqpRequeueDelayMs,
-            maxHandlingFailures: rt.env.amqpMaxRequeues,
-          }),
-      });
+              return toNewJob(this.broker, params);
+            }
+          },
+          afterCommit: (created) => this.jobsCreated(this.broker, created),
+          publish: (exchange, key, content, options) => link.publish(exchange, key, content, options),
+          logger,
+          maxBytes: rt.env.amqpMaxMessageBytes,
+          requeueDelayMs: rt.env.amqpRequeueDelayMs,
+          maxHandlingFailures: rt.env.amqpMaxRequeues,
+        },
+        { windowMs: rt.env.amqpBatchWindowMs, maxMessages: rt.env.amqpPrefetch },
+      );
+      link.consume({ queue: EXECUTE_QUEUE, prefetch: rt.env.amqpPrefetch, handle: (msg, delivery) => intake.handle(msg, delivery) });
     },
   };
 }

@@ -3,7 +3,8 @@ import type { ConsumeMessage, Options } from "amqplib";
 import { describeError, errorType } from "../errors";
 import type { FieldError } from "../errors";
 import { MAX_JSON_DEPTH, tooDeepPath } from "../jobs/json-shape";
-import { deriveJobId, NewJob } from "../jobs/model";
+import { deriveJobId } from "../jobs/model";
+import type { Job, NewJob } from "../jobs/model";
 import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../jobs/policy";
 import type { PluginLogger } from "../plugins/sdk";
 import type { JobStore } from "../store/job-store";
@@ -26,12 +27,15 @@ export const ORIGINAL_ID_HEADER = "x-blacktree-original-message-id";
 
 export interface ExecuteConsumerDeps {
   store: JobStore;
-  /** `intake.submit`: validates and stores; throws VALIDATION_FAILED / UNKNOWN_TASK_TYPE for bad jobs. */
-  submit(body: Record<string, unknown>, idempotencyKey: string | null): Promise<{ job: { id: string }; created: boolean }>;
+  /**
+   * Validates one message's body into a job to store — the function `intake.submit` uses too
+   * (`validator.validate`); throws VALIDATION_FAILED / UNKNOWN_TASK_TYPE for invalid jobs.
+   */
+  toNewJob(body: Record<string, unknown>, idempotencyKey: string | null): Promise<NewJob>;
+  /** After a commit, for the jobs it created (queued and rejected), in order: wake-ups, `cancelWhatItReplaces`. */
+  afterCommit(created: Job[]): Promise<void>;
   /** Publishes with a confirm (AmqpLink.publish). */
   publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void>;
-  /** Wakes the status sinks after a rejected job was stored. */
-  notify(jobId: string): void;
   logger: PluginLogger;
   maxBytes: number;
   /** Wait before a message whose handling failed is retried (no hot loop). */
@@ -40,24 +44,171 @@ export interface ExecuteConsumerDeps {
   maxHandlingFailures: number;
 }
 
+export interface BatchOptions {
+  /** How long a window stays open after its first message (AMQP_BATCH_WINDOW_MS). */
+  windowMs: number;
+  /** A window closes at once with this many messages (the prefetch: no more can be unacked). */
+  maxMessages: number;
+}
+
+interface Item {
+  msg: ConsumeMessage;
+  delivery: Delivery;
+}
+
+/** What one message turned into before the batch's commit. */
+type Prepared = { item: Item; job: NewJob; rejectedFields: string | null };
+
 /**
- * Handles one `execute.queue` message; acks only once its outcome is stored:
+ * The execute.queue intake. Each message is acked only once its outcome is stored:
  * - a job → stored (idempotent on its key, so a redelivery never makes a second job);
  * - valid JSON that is not a valid job → a `rejected` job with field-level reasons (its
  *   final event publishes a legacy failure result), or a dead letter without a usable deploymentId;
- * - not JSON, not an object, too large → a dead letter (stored and published to execute.dlq);
+ * - not JSON, not an object, too large, too deep → a dead letter (stored and published to execute.dlq);
  * - any other failure (the store, the broker, a plugin's check() throwing, DNS down) → retried
  *   after a delay, at most `maxHandlingFailures` handlings in all, then a HANDLING_FAILED dead
  *   letter (see `handlingFailed`).
+ *
+ * Batches: the messages that arrive within `windowMs` of a window's first (at most
+ * `maxMessages`) are validated each on its own, concurrently; then their jobs — valid and
+ * rejected alike — are stored with ONE `createJobs` transaction and acked after its commit,
+ * and `afterCommit` runs for the jobs it created. Two jobs of one deployment never share a
+ * transaction: the later one goes into the next, with a later timestamp, so per-deployment
+ * FIFO and coalescing (`createdBefore`) see them in arrival order, as one by one. Batches
+ * commit in the order their windows opened (validation overlaps). A message whose handling
+ * fails is retried on its own and does not hold back its batch; a failed commit retries
+ * every message it held (and those of the batch after it), each after the delay.
  */
-export async function handleExecuteMessage(msg: ConsumeMessage, delivery: Delivery, deps: ExecuteConsumerDeps): Promise<void> {
-  try {
-    const outcome = await decide(msg, deps);
-    delivery.ack();
-    if (outcome) deps.logger.info(outcome);
-  } catch (err) {
-    await handlingFailed(msg, delivery, err, deps);
+export class ExecuteIntake {
+  private window: Array<Item & { done: () => void }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** Commits of successive batches, in window order. */
+  private commits: Promise<void> = Promise.resolve();
+  private lastCommitAt = 0;
+
+  constructor(
+    private readonly deps: ExecuteConsumerDeps,
+    private readonly opts: BatchOptions,
+  ) {}
+
+  /** The consumer's `handle`: resolves once this message (and its batch) is settled. */
+  handle(msg: ConsumeMessage, delivery: Delivery): Promise<void> {
+    return new Promise<void>((done) => {
+      this.window.push({ msg, delivery, done });
+      if (this.window.length >= this.opts.maxMessages) this.flush();
+      else if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.opts.windowMs);
+    });
   }
+
+  /** Handles these messages as one batch (the window closes on its own otherwise). */
+  async handleBatch(items: Item[]): Promise<void> {
+    // Settles each message once, whatever happens below; a bug leaves none unacked and unnacked.
+    const settled = new Set<Item>();
+    const guarded = items.map((item): Item => ({
+      msg: item.msg,
+      delivery: {
+        ack: () => settled.has(item) || (settled.add(item), item.delivery.ack()),
+        nack: (requeue) => settled.has(item) || (settled.add(item), item.delivery.nack(requeue)),
+      },
+    }));
+    const previous = this.commits;
+    let release!: () => void;
+    this.commits = new Promise<void>((resolve) => (release = resolve));
+    const retries = new Map<ConsumeMessage, Promise<void>>();
+    const retry = (item: Item, err: unknown) => retries.set(item.msg, handlingFailed(item.msg, item.delivery, err, this.deps));
+    try {
+      const prepared = (await Promise.all(guarded.map((item) => this.prepare(item, retry)))).filter((p): p is Prepared => p !== null);
+      await previous;
+      await this.commit(prepared, retry);
+    } catch (err) {
+      // A bug, not an outcome: whatever is neither settled nor being retried goes back to the queue.
+      this.deps.logger.error(`❌ execute.queue batch failed: ${describeError(err).message}`);
+      for (const item of guarded) if (!retries.has(item.msg)) item.delivery.nack(true);
+    } finally {
+      release();
+    }
+    await Promise.allSettled(retries.values());
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const items = this.window.splice(0);
+    if (items.length === 0) return;
+    void this.handleBatch(items).finally(() => items.forEach((i) => i.done()));
+  }
+
+  /** Validates one message; dead letters and failed handlings are settled here, jobs go on to the commit. */
+  private async prepare(item: Item, retry: (item: Item, err: unknown) => void): Promise<Prepared | null> {
+    try {
+      const decision = await decide(item.msg, this.deps);
+      if ("job" in decision) return { item, ...decision };
+      item.delivery.ack();
+      if (decision.log) this.deps.logger.info(decision.log);
+      return null;
+    } catch (err) {
+      retry(item, err);
+      return null;
+    }
+  }
+
+  /** Stores the prepared jobs, a deployment at most once per transaction; acks each group after its commit. */
+  private async commit(prepared: Prepared[], retry: (item: Item, err: unknown) => void): Promise<void> {
+    const groups = splitByDeployment(prepared);
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g];
+      // Strictly later than the previous commit: arrival order survives a shared millisecond.
+      const now = Math.max(Date.now(), this.lastCommitAt + 1);
+      this.lastCommitAt = now;
+      let results: Array<{ job: Job; created: boolean }>;
+      try {
+        results = await this.deps.store.createJobs(
+          group.map((p) => p.job),
+          now,
+        );
+      } catch (err) {
+        for (const p of groups.slice(g).flat()) retry(p.item, err);
+        return;
+      }
+      group.forEach((p) => p.item.delivery.ack());
+      const created: Job[] = [];
+      results.forEach(({ job, created: isNew }, i) => {
+        if (!isNew) return this.deps.logger.info(`🔄 execute.queue redelivered ${job.state === "rejected" ? "rejected " : ""}job ${job.id}: already stored, acked`);
+        created.push(job);
+        if (job.state === "rejected") {
+          amqpMetrics.rejected.inc();
+          this.deps.logger.info(`❌ job ${job.id} rejected (deployment ${job.deploymentId}): ${group[i].rejectedFields}`);
+        }
+      });
+      if (created.length > 0) {
+        await this.deps.afterCommit(created).catch((err) => this.deps.logger.warn(`⚠️ execute.queue: after storing ${created.length} job(s): ${describeError(err).type}: ${describeError(err).message}`));
+      }
+    }
+  }
+}
+
+/** Successive groups in arrival order, none holding two jobs of one deployment. */
+function splitByDeployment(prepared: Prepared[]): Prepared[][] {
+  const groups: Prepared[][] = [];
+  let current: Prepared[] = [];
+  let seen = new Set<string>();
+  for (const p of prepared) {
+    const key = p.job.deploymentId;
+    if (key !== null && seen.has(key)) {
+      groups.push(current);
+      current = [];
+      seen = new Set();
+    }
+    if (key !== null) seen.add(key);
+    current.push(p);
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/** One message on its own (a batch of one). */
+export async function handleExecuteMessage(msg: ConsumeMessage, delivery: Delivery, deps: ExecuteConsumerDeps): Promise<void> {
+  await new ExecuteIntake(deps, { windowMs: 0, maxMessages: 1 }).handleBatch([{ msg, delivery }]);
 }
 
 /**
@@ -157,41 +308,46 @@ function describeMessage(msg: ConsumeMessage): string {
   return id && KEY_PATTERN.test(id) ? id : deadLetterId(msg);
 }
 
-async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<string | null> {
-  if (msg.content.length > deps.maxBytes) return deadLetter(msg, "TOO_LARGE", `message of ${msg.content.length} bytes exceeds ${deps.maxBytes}`, deps);
+type Decision = { log: string | null } | { job: NewJob; rejectedFields: string | null };
+
+async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<Decision> {
+  const dead = async (reason: string, detail: string) => ({ log: await deadLetter(msg, reason, detail, deps) });
+  if (msg.content.length > deps.maxBytes) return dead("TOO_LARGE", `message of ${msg.content.length} bytes exceeds ${deps.maxBytes}`);
   const text = msg.content.toString("utf8");
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (err) {
-    return deadLetter(msg, "NOT_JSON", `not JSON: ${(err as Error).message}`, deps);
+    return dead("NOT_JSON", `not JSON: ${(err as Error).message}`);
   }
-  if (!body || typeof body !== "object" || Array.isArray(body)) return deadLetter(msg, "NOT_AN_OBJECT", "the message must be a JSON object", deps);
+  if (!body || typeof body !== "object" || Array.isArray(body)) return dead("NOT_AN_OBJECT", "the message must be a JSON object");
   // Storing a rejected job serializes it: a message nested this deep would overflow the stack on every redelivery.
   const deep = tooDeepPath(body);
-  if (deep !== null) return deadLetter(msg, "TOO_DEEP", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, deps);
+  if (deep !== null) return dead("TOO_DEEP", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`);
 
   const raw = body as Record<string, unknown>;
   const sent = originalMessageId(msg);
   const messageId = sent !== null && KEY_PATTERN.test(sent) ? sent : null;
   try {
-    const { job, created } = await deps.submit(raw, messageId);
-    return created ? null : `🔄 execute.queue redelivered job ${job.id}: already stored, acked`;
+    return { job: await deps.toNewJob(raw, messageId), rejectedFields: null };
   } catch (err) {
     const type = errorType(err);
     if (type !== "VALIDATION_FAILED" && type !== "UNKNOWN_TASK_TYPE") throw err;
-    return reject(msg, raw, err as { type: string; message: string; data?: { fields?: FieldError[] } }, messageId, deps);
+    const invalid = err as { type: string; message: string; data?: { fields?: FieldError[] } };
+    const job = rejectedJob(raw, invalid, messageId);
+    if (!job) return dead("NO_DEPLOYMENT_ID", `invalid job without a usable deploymentId: ${invalid.message}`);
+    return { job, rejectedFields: (job.error?.fields ?? []).map((f) => f.field || "(message)").join(", ") };
   }
 }
 
-/** Stores a `rejected` job: its final event sends the legacy failure result for its deployment. */
-async function reject(msg: ConsumeMessage, raw: Record<string, unknown>, err: { type: string; message: string; data?: { fields?: FieldError[] } }, messageId: string | null, deps: ExecuteConsumerDeps): Promise<string> {
+/** A `rejected` job (its final event sends the legacy failure result for its deployment), or null without a usable deploymentId. */
+function rejectedJob(raw: Record<string, unknown>, err: { type: string; message: string; data?: { fields?: FieldError[] } }, messageId: string | null): NewJob | null {
   const deploymentId = typeof raw.deploymentId === "string" && DEPLOYMENT_ID.test(raw.deploymentId) ? raw.deploymentId : null;
-  if (!deploymentId) return deadLetter(msg, "NO_DEPLOYMENT_ID", `invalid job without a usable deploymentId: ${err.message}`, deps);
+  if (!deploymentId) return null;
   const { token: _token, ...params } = raw; // never store the secret
   const type = typeof raw.type === "string" && raw.type.length > 0 && raw.type.length <= 63 ? raw.type : "build";
   const fields = (err.data?.fields ?? []).map((f) => ({ field: f.field, message: f.message }));
-  const job: NewJob = {
+  return {
     id: rejectedJobId(raw, params, type, deploymentId, messageId),
     type,
     state: "rejected",
@@ -209,11 +365,6 @@ async function reject(msg: ConsumeMessage, raw: Record<string, unknown>, err: { 
     deadline: null,
     runAfter: null,
   };
-  const stored = await deps.store.createJob(job);
-  if (!stored.created) return `🔄 execute.queue redelivered rejected job ${job.id}: already stored, acked`;
-  amqpMetrics.rejected.inc();
-  deps.notify(job.id);
-  return `❌ job ${job.id} rejected (deployment ${deploymentId}): ${fields.map((f) => f.field || "(message)").join(", ")}`;
 }
 
 /** The same key as a valid job would get; without one, a hash of the message itself (so a redelivery maps to it). */

@@ -25,6 +25,8 @@ export interface EnvConfig {
   amqpRequeueDelayMs: number;
   /** Failed handlings of one message (other than validation failures) before it is dead-lettered as HANDLING_FAILED. */
   amqpMaxRequeues: number;
+  /** execute.queue messages arriving within this many ms (at most the prefetch) are stored in one transaction. */
+  amqpBatchWindowMs: number;
   redisUrl: string | null;
   logLevel: string;
   nodeId: string | null;
@@ -70,6 +72,7 @@ export const ENV_DOCS: Record<string, string> = {
   AMQP_HEARTBEAT_SECONDS: "AMQP heartbeat interval (default 10)",
   AMQP_CONNECT_TIMEOUT_MS: "how long start-up waits for RabbitMQ (default 30000)",
   AMQP_REQUEUE_DELAY_MS: "delay before a message whose handling failed (store, broker, a plugin error, DNS down) is retried (default 2000)",
+  AMQP_BATCH_WINDOW_MS: "execute.queue messages arriving within this window (at most AMQP_PREFETCH) are stored in one transaction, then acked (default 2)",
   AMQP_MAX_REQUEUES: "failed handlings of one execute.queue message (other than validation failures) before it is dead-lettered as HANDLING_FAILED (default 5)",
   REDIS_URL: "Redis URL; turns on the Redis pub/sub status sink",
   LOG_LEVEL: "fatal | error | warn | info | debug | trace (default info)",
@@ -111,6 +114,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     amqpConnectTimeoutMs: envInt(env, "AMQP_CONNECT_TIMEOUT_MS", 30_000, 100, 600_000),
     amqpRequeueDelayMs: envInt(env, "AMQP_REQUEUE_DELAY_MS", 2000, 0, 600_000),
     amqpMaxRequeues: envInt(env, "AMQP_MAX_REQUEUES", 5, 1, 1000),
+    amqpBatchWindowMs: envInt(env, "AMQP_BATCH_WINDOW_MS", 2, 0, 1000),
     redisUrl: env.REDIS_URL || null,
     logLevel: env.LOG_LEVEL || "info",
     nodeId: env.NODE_ID || null,

@@ -1,8 +1,11 @@
 import type { ConsumeMessage } from "amqplib";
-import { FAILURES_HEADER, handleExecuteMessage, ExecuteConsumerDeps, ORIGINAL_ID_HEADER } from "../../lib/amqp/execute-consumer";
+import { ExecuteIntake, FAILURES_HEADER, handleExecuteMessage, ExecuteConsumerDeps, ORIGINAL_ID_HEADER } from "../../lib/amqp/execute-consumer";
 import { redactBody, redactUrl, replayBody } from "../../lib/amqp/redact";
 import { blacktreeError } from "../../lib/errors";
+import type { Job, NewJob } from "../../lib/jobs/model";
+import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../../lib/jobs/policy";
 import type { JobStore } from "../../lib/store/job-store";
+import { waitFor } from "../support/wait";
 
 /** The execute.queue decisions without a broker: what is acked, nacked, stored, dead-lettered. */
 function message(body: string, messageId?: string, headers: Record<string, unknown> = {}): ConsumeMessage {
@@ -13,32 +16,73 @@ function message(body: string, messageId?: string, headers: Record<string, unkno
   } as unknown as ConsumeMessage;
 }
 
+/** A job as validation would return it: the id from `jobId` (or the transport key), else from deploymentId. */
+function validJob(body: Record<string, unknown>, key: string | null): NewJob {
+  const deploymentId = typeof body.deploymentId === "string" ? body.deploymentId : null;
+  return {
+    id: String(body.jobId ?? key ?? `job_${deploymentId}`),
+    type: "build",
+    state: "queued",
+    deploymentId,
+    priority: 0,
+    target: null,
+    concurrencyKey: null,
+    params: { deploymentId },
+    secrets: {},
+    timeouts: DEFAULT_TIMEOUTS,
+    retry: DEFAULT_RETRY,
+    source: "amqp",
+    parentId: null,
+    error: null,
+    deadline: null,
+    runAfter: null,
+  };
+}
+
+const asJob = (j: NewJob, now: number): Job => ({ ...j, attempt: 0, createdAt: now, updatedAt: now, result: null, version: 1, submittedBy: null }) as unknown as Job;
+
 function deps(overrides: Partial<ExecuteConsumerDeps> = {}) {
-  const calls = { published: [] as Array<{ exchange: string; queue: string; body: string; headers: any; options: any; at: number }>, deadLetters: [] as any[], jobs: [] as any[] };
+  const calls = {
+    published: [] as Array<{ exchange: string; queue: string; body: string; headers: any; options: any; at: number }>,
+    deadLetters: [] as any[],
+    jobs: [] as any[],
+    transactions: [] as Array<{ jobs: NewJob[]; now: number }>,
+    afterCommit: [] as string[][],
+  };
+  const stored = new Map<string, Job>();
   const store = {
     addDeadLetter: async (l: unknown) => {
       calls.deadLetters.push(l);
       return { letter: l, created: true };
     },
-    createJob: async (j: any) => {
-      calls.jobs.push(j);
-      return { job: j, created: true };
+    createJobs: async (jobs: NewJob[], now: number) => {
+      calls.transactions.push({ jobs, now });
+      return jobs.map((j) => {
+        const existing = stored.get(j.id);
+        if (existing) return { job: existing, created: false };
+        calls.jobs.push(j);
+        const job = asJob(j, now);
+        stored.set(j.id, job);
+        return { job, created: true };
+      });
     },
   } as unknown as JobStore;
   const d: ExecuteConsumerDeps = {
     store,
-    submit: async () => ({ job: { id: "job_1" }, created: true }),
+    toNewJob: async (body, key) => validJob(body, key),
+    afterCommit: async (created) => {
+      calls.afterCommit.push(created.map((j) => j.id));
+    },
     publish: async (exchange, queue, content, options) => {
       calls.published.push({ exchange, queue, body: content.toString(), headers: (options as any).headers, options, at: Date.now() });
     },
-    notify: () => undefined,
     logger: { info() {}, warn() {}, error() {}, debug() {} },
     maxBytes: 1024,
     requeueDelayMs: 50,
     maxHandlingFailures: 3,
     ...overrides,
   };
-  return { d, calls };
+  return { d, calls, stored };
 }
 
 function delivery() {
@@ -62,7 +106,8 @@ describe("execute.queue consumer", () => {
    * "first four" below failed so; the nack cases after them passed before and still do.)
    */
   test("a store failure: after the delay a copy with the failure count goes to execute.queue (confirmed), then the original is acked", async () => {
-    const { d, calls } = deps({ submit: async () => Promise.reject(blacktreeError("STORE_UNAVAILABLE", "disk full")), requeueDelayMs: 150 });
+    const { d, calls } = deps({ requeueDelayMs: 150 });
+    (d.store as any).createJobs = async () => Promise.reject(blacktreeError("STORE_UNAVAILABLE", "disk full"));
     const del = delivery();
     const started = Date.now();
     await handleExecuteMessage(message('{"deploymentId":"a"}', "m-1", { "x-trace": "t" }), del, d);
@@ -77,7 +122,7 @@ describe("execute.queue consumer", () => {
 
   test("a copy that fails again carries the next count; the failure that reaches the limit dead-letters HANDLING_FAILED with the last error, token blanked", async () => {
     const boom = new TypeError("Cannot read properties of undefined (token ghp_secret123)");
-    const { d, calls } = deps({ submit: async () => Promise.reject(boom), requeueDelayMs: 0, maxHandlingFailures: 3 });
+    const { d, calls } = deps({ toNewJob: async () => Promise.reject(boom), requeueDelayMs: 0, maxHandlingFailures: 3 });
     const body = JSON.stringify({ deploymentId: "a", token: "ghp_secret123" });
     const second = delivery();
     await handleExecuteMessage(message(body, "m-2", { [FAILURES_HEADER]: 1, [ORIGINAL_ID_HEADER]: "m-2" }), second, d);
@@ -94,7 +139,7 @@ describe("execute.queue consumer", () => {
     // The retry copy is the message itself (its job needs the token); nothing else keeps it.
     expect(JSON.stringify([calls.deadLetters, dlq])).not.toContain("ghp_secret123");
     // The original and its copies map to one dead letter id (a crash between copy and ack is harmless).
-    const again = deps({ submit: async () => Promise.reject(boom), requeueDelayMs: 0, maxHandlingFailures: 1 });
+    const again = deps({ toNewJob: async () => Promise.reject(boom), requeueDelayMs: 0, maxHandlingFailures: 1 });
     await handleExecuteMessage(message(body, "m-2"), delivery(), again.d);
     expect(again.calls.deadLetters[0].id).toBe(calls.deadLetters[0].id);
   });
@@ -102,7 +147,7 @@ describe("execute.queue consumer", () => {
   test("a copy keeps the job key of its original: a message without messageId stays without one", async () => {
     const keys: Array<string | null> = [];
     const { d, calls } = deps({
-      submit: async (_b, key) => {
+      toNewJob: async (_b, key) => {
         keys.push(key);
         throw blacktreeError("DEPENDENCY_UNAVAILABLE", "DNS: try again");
       },
@@ -118,13 +163,13 @@ describe("execute.queue consumer", () => {
   });
 
   test("a hostile failure count counts as none", async () => {
-    const { d, calls } = deps({ submit: async () => Promise.reject(new Error("x")), requeueDelayMs: 0 });
+    const { d, calls } = deps({ toNewJob: async () => Promise.reject(new Error("x")), requeueDelayMs: 0 });
     await handleExecuteMessage(message('{"deploymentId":"a"}', undefined, { [FAILURES_HEADER]: "-7" }), delivery(), d);
     expect(calls.published[0].headers[FAILURES_HEADER]).toBe(1);
   });
 
   test("when the copy cannot be published the original is nacked with requeue, after the delay", async () => {
-    const { d } = deps({ submit: async () => Promise.reject(new Error("x")), publish: async () => Promise.reject(blacktreeError("AMQP_UNAVAILABLE", "down")), requeueDelayMs: 100 });
+    const { d } = deps({ toNewJob: async () => Promise.reject(new Error("x")), publish: async () => Promise.reject(blacktreeError("AMQP_UNAVAILABLE", "down")), requeueDelayMs: 100 });
     const del = delivery();
     const started = Date.now();
     await handleExecuteMessage(message('{"deploymentId":"a"}'), del, d);
@@ -133,7 +178,7 @@ describe("execute.queue consumer", () => {
   });
 
   test("at the limit, a dead letter that cannot be stored: nack with requeue after the delay (the count stays)", async () => {
-    const { d } = deps({ submit: async () => Promise.reject(new Error("x")), requeueDelayMs: 100, maxHandlingFailures: 1 });
+    const { d } = deps({ toNewJob: async () => Promise.reject(new Error("x")), requeueDelayMs: 100, maxHandlingFailures: 1 });
     (d.store as any).addDeadLetter = async () => Promise.reject(blacktreeError("STORE_UNAVAILABLE", "disk gone"));
     const del = delivery();
     const started = Date.now();
@@ -166,7 +211,7 @@ describe("execute.queue consumer", () => {
 
   test("an invalid job with a deploymentId becomes a rejected job without its token; without one, a dead letter", async () => {
     const invalid = blacktreeError("VALIDATION_FAILED", "Invalid job: repository: required", { fields: [{ field: "repository", message: "required" }] });
-    const { d, calls } = deps({ submit: async () => Promise.reject(invalid) });
+    const { d, calls } = deps({ toNewJob: async () => Promise.reject(invalid) });
     await handleExecuteMessage(message(JSON.stringify({ deploymentId: "dep-1", token: "ghp_x", createdAt: "2025-01-01T00:00:00Z" })), delivery(), d);
     await handleExecuteMessage(message(JSON.stringify({ token: "ghp_x" })), delivery(), d);
     expect(calls.jobs).toHaveLength(1);
@@ -174,6 +219,161 @@ describe("execute.queue consumer", () => {
     expect(calls.jobs[0].params.token).toBeUndefined();
     expect(calls.published.map((p) => (p.headers as any)["x-blacktree-reason"])).toEqual(["NO_DEPLOYMENT_ID"]);
     expect(JSON.stringify(calls)).not.toContain("ghp_x");
+  });
+});
+
+/**
+ * Batches. On the code before this change every test here failed: there was no
+ * ExecuteIntake, each message made its own `createJob` transaction and was acked after it.
+ */
+describe("execute.queue batches", () => {
+  const body = (deploymentId: string, extra: Record<string, unknown> = {}) => JSON.stringify({ deploymentId, ...extra });
+  function deferred<T>() {
+    let resolve!: (v: T) => void;
+    const promise = new Promise<T>((r) => (resolve = r));
+    return { promise, resolve };
+  }
+
+  test("a window of messages is stored in ONE transaction (valid and rejected together) and each is acked only after its commit", async () => {
+    const invalid = blacktreeError("VALIDATION_FAILED", "Invalid job: branch: bad", { fields: [{ field: "branch", message: "bad" }] });
+    const { d, calls } = deps({ toNewJob: async (b, key) => (b.deploymentId === "bad" ? Promise.reject(invalid) : validJob(b, key)) });
+    const gate = deferred<void>();
+    const realCreate = d.store.createJobs.bind(d.store);
+    let began = 0;
+    (d.store as any).createJobs = async (jobs: NewJob[], now: number) => {
+      began += 1;
+      await gate.promise;
+      return realCreate(jobs, now);
+    };
+    const intake = new ExecuteIntake(d, { windowMs: 20, maxMessages: 10 });
+    const dels = [delivery(), delivery(), delivery(), delivery(), delivery()];
+    const bodies = [body("a"), body("b"), body("bad", { createdAt: "2025-01-01T00:00:00Z", token: "ghp_x" }), "not json", body("c")];
+    const handled = bodies.map((b, i) => intake.handle(message(b), dels[i]));
+    await waitFor(() => began === 1, { message: "the batch's transaction began" });
+    // The dead letter settled on its own; the jobs wait for the commit.
+    expect(dels.map((x) => x.log)).toEqual([[], [], [], ["ack"], []]);
+    gate.resolve();
+    await Promise.all(handled);
+    expect(dels.map((x) => x.log)).toEqual([["ack"], ["ack"], ["ack"], ["ack"], ["ack"]]);
+    expect(calls.transactions).toHaveLength(1);
+    expect(calls.transactions[0].jobs.map((j) => [j.deploymentId, j.state])).toEqual([
+      ["a", "queued"],
+      ["b", "queued"],
+      ["bad", "rejected"],
+      ["c", "queued"],
+    ]);
+    expect(JSON.stringify(calls.transactions)).not.toContain("ghp_x");
+    expect(calls.afterCommit).toEqual([calls.transactions[0].jobs.map((j) => j.id)]);
+  });
+
+  test("a window closes at maxMessages without waiting for its timer", async () => {
+    const { d, calls } = deps();
+    const intake = new ExecuteIntake(d, { windowMs: 60_000, maxMessages: 3 });
+    const started = Date.now();
+    await Promise.all(["a", "b", "c"].map((id) => intake.handle(message(body(id)), delivery())));
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(calls.transactions.map((t) => t.jobs.length)).toEqual([3]);
+  });
+
+  test("a message whose validation throws is retried on its own: the rest of its batch is stored and acked without waiting", async () => {
+    const { d, calls } = deps({
+      toNewJob: async (b, key) => {
+        if (b.deploymentId === "boom") throw new TypeError("x is undefined");
+        return validJob(b, key);
+      },
+      requeueDelayMs: 300,
+    });
+    const intake = new ExecuteIntake(d, { windowMs: 5, maxMessages: 10 });
+    const [ok1, boom, ok2] = [delivery(), delivery(), delivery()];
+    const started = Date.now();
+    const all = Promise.all([intake.handle(message(body("a")), ok1), intake.handle(message(body("boom"), "m-boom"), boom), intake.handle(message(body("b")), ok2)]);
+    await waitFor(() => ok1.log.length && ok2.log.length, { message: "the good messages acked" });
+    expect(Date.now() - started).toBeLessThan(250);
+    expect(boom.log).toEqual([]);
+    expect(calls.transactions.map((t) => t.jobs.map((j) => j.deploymentId))).toEqual([["a", "b"]]);
+    await all;
+    expect(boom.log).toEqual(["ack"]);
+    expect(calls.published).toMatchObject([{ queue: "execute.queue", headers: { [FAILURES_HEADER]: 1 } }]);
+  });
+
+  test("a failed commit retries every message of the batch, each after the delay, as a counted copy", async () => {
+    const { d, calls } = deps({ requeueDelayMs: 100 });
+    (d.store as any).createJobs = async () => Promise.reject(blacktreeError("STORE_UNAVAILABLE", "SQLite: database is locked"));
+    const intake = new ExecuteIntake(d, { windowMs: 5, maxMessages: 10 });
+    const dels = [delivery(), delivery(), delivery()];
+    const started = Date.now();
+    await Promise.all(["a", "b", "c"].map((id, i) => intake.handle(message(body(id), `m-${id}`), dels[i])));
+    expect(dels.map((x) => x.log)).toEqual([["ack"], ["ack"], ["ack"]]);
+    expect(calls.published.map((p) => [p.queue, p.options.messageId, p.headers[FAILURES_HEADER]])).toEqual([
+      ["execute.queue", "m-a", 1],
+      ["execute.queue", "m-b", 1],
+      ["execute.queue", "m-c", 1],
+    ]);
+    for (const p of calls.published) expect(p.at - started).toBeGreaterThanOrEqual(95);
+    for (let i = 0; i < 3; i++) expect(dels[i].at[0]).toBeGreaterThanOrEqual(calls.published[i].at);
+  });
+
+  test("two jobs of one deployment never share a transaction: the later commits after the first's afterCommit, with a later timestamp", async () => {
+    const order: string[] = [];
+    const { d, calls } = deps({
+      afterCommit: async (created) => {
+        order.push(`after:${created.map((j) => j.id).join(",")}`);
+      },
+    });
+    const realCreate = d.store.createJobs.bind(d.store);
+    (d.store as any).createJobs = async (jobs: NewJob[], now: number) => {
+      order.push(`commit:${jobs.map((j) => j.id).join(",")}`);
+      return realCreate(jobs, now);
+    };
+    const intake = new ExecuteIntake(d, { windowMs: 5, maxMessages: 10 });
+    await Promise.all([
+      intake.handle(message(body("d1", { jobId: "old" })), delivery()),
+      intake.handle(message(body("d2", { jobId: "other" })), delivery()),
+      intake.handle(message(body("d1", { jobId: "new" })), delivery()),
+    ]);
+    expect(order).toEqual(["commit:old,other", "after:old,other", "commit:new", "after:new"]);
+    expect(calls.transactions[1].now).toBeGreaterThan(calls.transactions[0].now);
+  });
+
+  test("batches commit in the order their windows opened, even when a later one validates first", async () => {
+    const slow = deferred<void>();
+    const validated: string[] = [];
+    const { d, calls } = deps({
+      toNewJob: async (b, key) => {
+        if (b.deploymentId === "slow") await slow.promise;
+        validated.push(String(b.deploymentId));
+        return validJob(b, key);
+      },
+    });
+    const intake = new ExecuteIntake(d, { windowMs: 0, maxMessages: 1 });
+    const first = intake.handle(message(body("slow")), delivery());
+    const second = intake.handle(message(body("fast")), delivery());
+    await waitFor(() => validated.includes("fast"), { message: "the second batch validated" });
+    // Its own commit path is promise continuations only: a macrotask later it would have run.
+    await new Promise((r) => setImmediate(r));
+    expect(calls.transactions).toHaveLength(0); // it waits for the first batch's commit
+    slow.resolve();
+    await Promise.all([first, second]);
+    expect(calls.transactions.map((t) => t.jobs[0].deploymentId)).toEqual(["slow", "fast"]);
+    expect(calls.transactions[1].now).toBeGreaterThan(calls.transactions[0].now);
+  });
+
+  test("a redelivered job is acked and not announced again; an afterCommit failure does not unack anything", async () => {
+    const { d, calls } = deps({ afterCommit: async () => Promise.reject(new Error("lifecycle unavailable")) });
+    const intake = new ExecuteIntake(d, { windowMs: 5, maxMessages: 10 });
+    await intake.handle(message(body("a", { jobId: "j-a" })), delivery());
+    const again = delivery();
+    const fresh = delivery();
+    let announced: string[][] = [];
+    d.afterCommit = async (created) => {
+      announced.push(created.map((j) => j.id));
+    };
+    await Promise.all([intake.handle(message(body("a", { jobId: "j-a" })), again), intake.handle(message(body("b", { jobId: "j-b" })), fresh)]);
+    expect(again.log).toEqual(["ack"]);
+    expect(fresh.log).toEqual(["ack"]);
+    expect(announced).toEqual([["j-b"]]);
+    expect(calls.jobs.map((j) => j.id)).toEqual(["j-a", "j-b"]);
+    announced = [];
   });
 });
 
