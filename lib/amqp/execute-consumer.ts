@@ -245,6 +245,7 @@ export async function handlingFailed(msg: ConsumeMessage, delivery: Delivery, er
   try {
     await deps.publish("", EXECUTE_QUEUE, msg.content, retryProperties(msg, failures));
     delivery.ack();
+    amqpMetrics.retried.inc();
   } catch (pubErr) {
     // The broker is the problem: the original goes back as it was (the delay has passed).
     deps.logger.warn(`⚠️ execute.queue message ${what} could not be re-published (${describeError(pubErr).type}); 🔄 requeued`);

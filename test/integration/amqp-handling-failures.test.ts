@@ -85,6 +85,7 @@ describe("execute.queue: handling failures are bounded", () => {
     // Nothing left: the queue is empty, every message settled, no job, and check() ran exactly MAX times.
     await waitFor(async () => (await backend!.messageCount(EXECUTE_QUEUE)) === 0, { message: "execute.queue empty" });
     expect(faultyChecks(node!.dataDir, id)).toBe(MAX);
+    expect((await node!.http("GET", "/metrics")).text).toMatch(new RegExp(`blacktree_amqp_messages_retried_total ${MAX - 1}\\b`));
     expect((await node!.rt.store.listJobs({ deploymentId: id })).items).toEqual([]);
     // The token is in no dead letter, DLQ message or intake log line, even though the error message carried it.
     // (Moleculer's own debug line for a rejected action call echoes the plugin's error as thrown.)
