@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ConsumeMessage, Options } from "amqplib";
-import { describeError, errorType } from "../errors";
+import { describeError, errorType, isRetryable } from "../errors";
 import type { FieldError } from "../errors";
 import { MAX_JSON_DEPTH, tooDeepPath } from "../jobs/json-shape";
 import { deriveJobId } from "../jobs/model";
@@ -76,8 +76,9 @@ type Prepared = { item: Item; job: NewJob; rejectedFields: string | null };
  * transaction: the later one goes into the next, with a later timestamp, so per-deployment
  * FIFO and coalescing (`createdBefore`) see them in arrival order, as one by one. Batches
  * commit in the order their windows opened (validation overlaps). A message whose handling
- * fails is retried on its own and does not hold back its batch; a failed commit retries
- * every message it held (and those of the batch after it), each after the delay.
+ * fails is retried on its own and does not hold back its batch; a commit that fails because
+ * the store is unavailable retries every message it held (and the rest of the batch), each
+ * after the delay; one that fails otherwise is redone a job at a time (see `commit`).
  */
 export class ExecuteIntake {
   private window: Array<Item & { done: () => void }> = [];
@@ -152,37 +153,56 @@ export class ExecuteIntake {
     }
   }
 
-  /** Stores the prepared jobs, a deployment at most once per transaction; acks each group after its commit. */
+  /**
+   * Stores the prepared jobs, a deployment at most once per transaction; acks each group
+   * after its commit. A retryable store failure (STORE_UNAVAILABLE: locked, I/O) retries this
+   * group and the rest of the batch after the delay. Any other failure is taken to be one
+   * job's fault, so the group's jobs are stored one transaction each: only the job that
+   * fails alone is retried (and, in the end, dead-lettered), not its batch-mates.
+   */
   private async commit(prepared: Prepared[], retry: (item: Item, err: unknown) => void): Promise<void> {
     const groups = splitByDeployment(prepared);
     for (let g = 0; g < groups.length; g++) {
       const group = groups[g];
-      // Strictly later than the previous commit: arrival order survives a shared millisecond.
-      const now = Math.max(Date.now(), this.lastCommitAt + 1);
-      this.lastCommitAt = now;
-      let results: Array<{ job: Job; created: boolean }>;
       try {
-        results = await this.deps.store.createJobs(
-          group.map((p) => p.job),
-          now,
-        );
+        await this.storeGroup(group);
       } catch (err) {
-        for (const p of groups.slice(g).flat()) retry(p.item, err);
-        return;
-      }
-      group.forEach((p) => p.item.delivery.ack());
-      const created: Job[] = [];
-      results.forEach(({ job, created: isNew }, i) => {
-        if (!isNew) return this.deps.logger.info(`🔄 execute.queue redelivered ${job.state === "rejected" ? "rejected " : ""}job ${job.id}: already stored, acked`);
-        created.push(job);
-        if (job.state === "rejected") {
-          amqpMetrics.rejected.inc();
-          this.deps.logger.info(`❌ job ${job.id} rejected (deployment ${job.deploymentId}): ${group[i].rejectedFields}`);
+        if (isRetryable(err) || group.length === 1) {
+          for (const p of groups.slice(g).flat()) retry(p.item, err);
+          return;
         }
-      });
-      if (created.length > 0) {
-        await this.deps.afterCommit(created).catch((err) => this.deps.logger.warn(`⚠️ execute.queue: after storing ${created.length} job(s): ${describeError(err).type}: ${describeError(err).message}`));
+        for (const p of group) {
+          try {
+            await this.storeGroup([p]);
+          } catch (alone) {
+            retry(p.item, alone);
+          }
+        }
       }
+    }
+  }
+
+  /** One transaction for `group`, its acks, its log lines, then `afterCommit` for what it created. */
+  private async storeGroup(group: Prepared[]): Promise<void> {
+    // Strictly later than the previous commit: arrival order survives a shared millisecond.
+    const now = Math.max(Date.now(), this.lastCommitAt + 1);
+    this.lastCommitAt = now;
+    const results = await this.deps.store.createJobs(
+      group.map((p) => p.job),
+      now,
+    );
+    group.forEach((p) => p.item.delivery.ack());
+    const created: Job[] = [];
+    results.forEach(({ job, created: isNew }, i) => {
+      if (!isNew) return this.deps.logger.info(`🔄 execute.queue redelivered ${job.state === "rejected" ? "rejected " : ""}job ${job.id}: already stored, acked`);
+      created.push(job);
+      if (job.state === "rejected") {
+        amqpMetrics.rejected.inc();
+        this.deps.logger.info(`❌ job ${job.id} rejected (deployment ${job.deploymentId}): ${group[i].rejectedFields}`);
+      }
+    });
+    if (created.length > 0) {
+      await this.deps.afterCommit(created).catch((err) => this.deps.logger.warn(`⚠️ execute.queue: after storing ${created.length} job(s): ${describeError(err).type}: ${describeError(err).message}`));
     }
   }
 }

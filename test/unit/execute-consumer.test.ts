@@ -313,6 +313,21 @@ describe("execute.queue batches", () => {
     for (let i = 0; i < 3; i++) expect(dels[i].at[0]).toBeGreaterThanOrEqual(calls.published[i].at);
   });
 
+  test("a job the store refuses on its own (not retryable) fails alone: its batch-mates are stored one by one and acked", async () => {
+    const { d, calls } = deps({ requeueDelayMs: 0, maxHandlingFailures: 1 });
+    const realCreate = d.store.createJobs.bind(d.store);
+    (d.store as any).createJobs = async (jobs: NewJob[], now: number) => {
+      if (jobs.some((j) => j.deploymentId === "poison")) throw new RangeError("Invalid string length");
+      return realCreate(jobs, now);
+    };
+    const intake = new ExecuteIntake(d, { windowMs: 5, maxMessages: 10 });
+    const dels = [delivery(), delivery(), delivery()];
+    await Promise.all(["a", "poison", "b"].map((id, i) => intake.handle(message(body(id), `m-${id}`), dels[i])));
+    expect(dels.map((x) => x.log)).toEqual([["ack"], ["ack"], ["ack"]]);
+    expect(calls.jobs.map((j) => j.deploymentId)).toEqual(["a", "b"]);
+    expect(calls.deadLetters).toMatchObject([{ reason: "HANDLING_FAILED", detail: expect.stringContaining("RangeError: Invalid string length"), properties: { messageId: "m-poison" } }]);
+  });
+
   test("two jobs of one deployment never share a transaction: the later commits after the first's afterCommit, with a later timestamp", async () => {
     const order: string[] = [];
     const { d, calls } = deps({
