@@ -29,6 +29,8 @@ export const ErrorCodes = {
   AMQP_UNAVAILABLE: { status: 503, retryable: true },
   PUBLISH_FAILED: { status: 502, retryable: true },
   SINK_UNAVAILABLE: { status: 503, retryable: true },
+  /** Something validation depends on (DNS for the repository host check) cannot answer now: try again later. */
+  DEPENDENCY_UNAVAILABLE: { status: 503, retryable: true },
   DEAD_LETTER_NOT_FOUND: { status: 404, retryable: false },
   INTERNAL: { status: 500, retryable: false },
 } as const;

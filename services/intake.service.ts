@@ -1,13 +1,13 @@
-import type { Context, ServiceSchema } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import type { AmqpLink } from "../lib/amqp/amqp-link";
-import { handleExecuteMessage } from "../lib/amqp/execute-consumer";
+import { ExecuteIntake } from "../lib/amqp/execute-consumer";
 import { replayBody } from "../lib/amqp/redact";
 import { assertExecuteQueue, EXCHANGE, EXECUTE_KEY, EXECUTE_QUEUE } from "../lib/amqp/topology";
-import { blacktreeError } from "../lib/errors";
-import type { Job, JobSource, NewJob } from "../lib/jobs/model";
+import { cancelMatchingEffect } from "../lib/engine/effects";
+import { blacktreeError, errorType } from "../lib/errors";
+import type { JobSource, NewJob } from "../lib/jobs/model";
 import { iso, jobView } from "../lib/jobs/model";
 import { asPluginLogger, Runtime } from "../lib/runtime";
-import { cancelMatchingEffect } from "../lib/engine/effects";
 import type { DeadLetter, EffectInput } from "../lib/store/job-store";
 import { amqpMixin } from "../mixins/amqp.mixin";
 
@@ -34,11 +34,8 @@ export function intakeService(rt: Runtime): ServiceSchema {
       submit: {
         visibility: "public",
         async handler(ctx: Context<SubmitParams>) {
-          const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = ctx.params;
-          const valid = await ctx.call<NewJob, unknown>("validator.validate", { body, source, idempotencyKey, parentId });
-          const job: NewJob = { ...valid, submittedBy, effects: replacedBy(rt, valid, Date.now()) };
-          const stored = await rt.store.createJob(job);
-          if (stored.created) this.logger.info(`✅ job ${job.id} queued (${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}, via ${source})`);
+          const stored = await rt.store.createJob(await toNewJob(rt, ctx, ctx.params));
+          if (stored.created) this.logger.info(`✅ job ${stored.job.id} queued (${describe(stored.job)}, via ${stored.job.source})`);
           return { job: jobView(stored.job), created: stored.created };
         },
       },
@@ -66,26 +63,39 @@ export function intakeService(rt: Runtime): ServiceSchema {
     created(this: any) {
       if (!amqp) return;
       const link: AmqpLink = this.amqp;
-      const logger = asPluginLogger(this.logger);
-      link.consume({
-        queue: EXECUTE_QUEUE,
-        prefetch: rt.env.amqpPrefetch,
-        handle: (msg, delivery) =>
-          handleExecuteMessage(msg, delivery, {
-            store: rt.store,
-            // Messages may arrive while the node is still starting: wait for the validator, call our own action directly.
-            submit: async (body, idempotencyKey) => {
-              await this.broker.waitForServices(["validator"], 30_000);
-              return this.actions.submit({ body, source: "amqp", idempotencyKey });
-            },
-            publish: (exchange, key, content, options) => link.publish(exchange, key, content, options),
-            logger,
-            maxBytes: rt.env.amqpMaxMessageBytes,
-            requeueDelayMs: rt.env.amqpRequeueDelayMs,
-          }),
+      const broker: ServiceBroker = this.broker;
+      const intake = new ExecuteIntake({
+        store: rt.store,
+        toNewJob: async (body, idempotencyKey) => {
+          const params = { body, source: "amqp" as const, idempotencyKey };
+          try {
+            return await toNewJob(rt, broker, params);
+          } catch (err) {
+            // Messages may arrive while the node is still starting: a validator not there yet is waited for, once.
+            if (errorType(err) !== "SERVICE_NOT_FOUND" && errorType(err) !== "SERVICE_NOT_AVAILABLE") throw err;
+            await broker.waitForServices(["validator"], 30_000);
+            return toNewJob(rt, broker, params);
+          }
+        },
+        publish: (exchange, key, content, options) => link.publish(exchange, key, content, options),
+        logger: asPluginLogger(this.logger),
+        maxBytes: rt.env.amqpMaxMessageBytes,
+        requeueDelayMs: rt.env.amqpRequeueDelayMs,
+        maxHandlingFailures: rt.env.amqpMaxRequeues,
       });
+      link.consume({ queue: EXECUTE_QUEUE, prefetch: rt.env.amqpPrefetch, handle: (msg, delivery) => intake.handle(msg, delivery) });
     },
   };
+}
+
+/**
+ * The one way a body becomes a job to store, for REST (`intake.submit`) and AMQP alike:
+ * `validator.validate`, who submitted it, and what accepting it cancels.
+ */
+async function toNewJob(rt: Runtime, caller: Pick<ServiceBroker, "call">, params: SubmitParams): Promise<NewJob> {
+  const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = params;
+  const job = await caller.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId });
+  return { ...job, submittedBy, effects: replacedBy(rt, job) };
 }
 
 /**
@@ -93,15 +103,19 @@ export function intakeService(rt: Runtime): ServiceSchema {
  * lose it, and a `stop` answers once stored): a `stop` ends its deployment's live jobs;
  * with `coalesce`, a newer queued job supersedes older queued ones of its type.
  */
-function replacedBy(rt: Runtime, job: NewJob, now: number): EffectInput[] {
+function replacedBy(rt: Runtime, job: NewJob): EffectInput[] {
   if (!job.deploymentId || job.state !== "queued") return [];
   const effects: EffectInput[] = [];
   const scope = rt.registry.taskType(job.type)?.def.cancelsOnSubmit?.({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: 0, params: job.params });
   if (scope) effects.push(cancelMatchingEffect({ deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` }));
   if (rt.config.taskTypes[job.type]?.coalesce) {
-    effects.push(cancelMatchingEffect({ deploymentId: job.deploymentId, type: job.type, states: ["queued"], createdBefore: now, exceptId: job.id, reason: `superseded by job ${job.id}`, by: `job:${job.id}` }));
+    effects.push(cancelMatchingEffect({ deploymentId: job.deploymentId, type: job.type, states: ["queued"], storedBefore: job.id, exceptId: job.id, reason: `superseded by job ${job.id}`, by: `job:${job.id}` }));
   }
   return effects;
+}
+
+function describe(job: { type: string; deploymentId: string | null }): string {
+  return `${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}`;
 }
 
 function deadLetterView(l: DeadLetter) {

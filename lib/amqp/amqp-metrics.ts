@@ -7,7 +7,8 @@ const registers = [metricsRegistry];
 export const amqpMetrics = {
   consumed: new client.Counter({ name: "blacktree_amqp_messages_consumed_total", help: "Messages delivered to our consumers", labelNames: ["queue", "redelivered"], registers }),
   acked: new client.Counter({ name: "blacktree_amqp_messages_acked_total", help: "Messages acked after their job, rejection or dead letter was stored", labelNames: ["queue"], registers }),
-  nacked: new client.Counter({ name: "blacktree_amqp_messages_nacked_total", help: "Messages nacked (requeue after a delay when the store failed)", labelNames: ["queue", "requeue"], registers }),
+  nacked: new client.Counter({ name: "blacktree_amqp_messages_nacked_total", help: "Messages nacked (requeue after a delay when neither a retry copy nor a dead letter could be written)", labelNames: ["queue", "requeue"], registers }),
+  retried: new client.Counter({ name: "blacktree_amqp_messages_retried_total", help: "execute.queue messages whose handling failed, re-published with a higher failure count after the delay", registers }),
   deadLettered: new client.Counter({ name: "blacktree_amqp_messages_dead_lettered_total", help: "Messages sent to execute.dlq, by reason", labelNames: ["reason"], registers }),
   rejected: new client.Counter({ name: "blacktree_amqp_jobs_rejected_total", help: "Messages stored as rejected jobs (valid JSON, invalid job)", registers }),
   publishConfirms: new client.Counter({ name: "blacktree_amqp_publish_confirms_total", help: "Publishes the broker confirmed", labelNames: ["routing_key"], registers }),

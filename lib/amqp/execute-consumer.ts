@@ -1,88 +1,248 @@
 import { createHash } from "node:crypto";
-import type { ConsumeMessage } from "amqplib";
+import type { ConsumeMessage, Options } from "amqplib";
 import { describeError, errorType } from "../errors";
 import type { FieldError } from "../errors";
 import { MAX_JSON_DEPTH, tooDeepPath } from "../jobs/json-shape";
-import { deriveJobId, NewJob } from "../jobs/model";
+import { deriveJobId } from "../jobs/model";
+import type { Job, NewJob } from "../jobs/model";
 import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../jobs/policy";
 import type { PluginLogger } from "../plugins/sdk";
 import type { JobStore } from "../store/job-store";
 import type { Delivery } from "./amqp-link";
 import { amqpMetrics } from "./amqp-metrics";
-import { redactBody } from "./redact";
+import { REDACTED, redactBody } from "./redact";
 import { DEAD_LETTER_QUEUE, EXECUTE_QUEUE } from "./topology";
 
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const DEPLOYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Bytes of a dead letter's body kept in the store (the DLQ message keeps all of it). */
 const STORED_BODY_BYTES = 64 * 1024;
+/**
+ * On a retry copy: how many handlings of this message failed so far (classic queues carry
+ * no delivery count, so the count travels with the message).
+ */
+export const FAILURES_HEADER = "x-blacktree-handling-failures";
+/** On a retry copy: the original's messageId (a copy published without one gets the link's own). */
+export const ORIGINAL_ID_HEADER = "x-blacktree-original-message-id";
 
 export interface ExecuteConsumerDeps {
   store: JobStore;
-  /** `intake.submit`: validates and stores; throws VALIDATION_FAILED / UNKNOWN_TASK_TYPE for bad jobs. */
-  submit(body: Record<string, unknown>, idempotencyKey: string | null): Promise<{ job: { id: string }; created: boolean }>;
+  /**
+   * Validates one message's body into a job to store — the function `intake.submit` uses too
+   * (`validator.validate`); throws VALIDATION_FAILED / UNKNOWN_TASK_TYPE for invalid jobs.
+   */
+  toNewJob(body: Record<string, unknown>, idempotencyKey: string | null): Promise<NewJob>;
   /** Publishes with a confirm (AmqpLink.publish). */
-  publish(exchange: string, routingKey: string, content: Buffer, options: Record<string, unknown>): Promise<void>;
+  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void>;
   logger: PluginLogger;
   maxBytes: number;
+  /** Wait before a message whose handling failed is retried (no hot loop). */
   requeueDelayMs: number;
+  /** Failed handlings (other than validation failures) after which a message is dead-lettered as HANDLING_FAILED. */
+  maxHandlingFailures: number;
 }
 
 /**
- * Handles one `execute.queue` message; acks only once its outcome is stored:
+ * The execute.queue intake. Each message is acked only once its outcome is stored:
  * - a job → stored (idempotent on its key, so a redelivery never makes a second job);
  * - valid JSON that is not a valid job → a `rejected` job with field-level reasons (its
  *   final event publishes a legacy failure result), or a dead letter without a usable deploymentId;
- * - not JSON, not an object, too large → a dead letter (stored and published to execute.dlq);
- * - the store or the broker failing → nack with requeue after a delay (no hot redelivery loop).
+ * - not JSON, not an object, too large, too deep → a dead letter (stored and published to execute.dlq);
+ * - any other failure (the store, the broker, a plugin's check() throwing, DNS down) → retried
+ *   after a delay, at most `maxHandlingFailures` handlings in all, then a HANDLING_FAILED dead
+ *   letter (see `handlingFailed`).
+ *
+ * Messages (up to the prefetch) are validated concurrently but stored in the order they
+ * arrived, so one deployment's jobs keep their order. The store commits the writes of one
+ * event-loop turn together, so a burst of messages is stored in a few transactions.
  */
-export async function handleExecuteMessage(msg: ConsumeMessage, delivery: Delivery, deps: ExecuteConsumerDeps): Promise<void> {
+export class ExecuteIntake {
+  /** Settles once the previous message's store write was issued (not committed). */
+  private previous: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: ExecuteConsumerDeps) {}
+
+  /** The consumer's `handle`: resolves once this message is settled (acked, retried or dead-lettered). */
+  async handle(msg: ConsumeMessage, delivery: Delivery): Promise<void> {
+    const decided = decide(msg, this.deps).then(
+      (decision) => ({ decision }),
+      (error: unknown) => ({ error }),
+    );
+    const before = this.previous;
+    const issued = (async () => {
+      const outcome = await decided;
+      await before;
+      return "decision" in outcome && "job" in outcome.decision ? { ...outcome, write: this.deps.store.createJob(outcome.decision.job) } : outcome;
+    })();
+    this.previous = issued.catch(() => undefined);
+    const outcome = await issued;
+    try {
+      if ("error" in outcome) throw outcome.error;
+      const { decision } = outcome;
+      if (!("job" in decision)) {
+        delivery.ack();
+        if (decision.log) this.deps.logger.info(decision.log);
+        return;
+      }
+      const { job, created } = await (outcome as { write: Promise<{ job: Job; created: boolean }> }).write;
+      delivery.ack();
+      this.logStored(job, created, decision.rejectedFields);
+    } catch (err) {
+      await handlingFailed(msg, delivery, err, this.deps);
+    }
+  }
+
+  private logStored(job: Job, created: boolean, rejectedFields: string | null): void {
+    if (!created) return this.deps.logger.info(`🔄 execute.queue redelivered ${job.state === "rejected" ? "rejected " : ""}job ${job.id}: already stored, acked`);
+    if (job.state !== "rejected") return this.deps.logger.info(`✅ job ${job.id} queued (${job.type}${job.deploymentId ? `, deployment ${job.deploymentId}` : ""}, via amqp)`);
+    amqpMetrics.rejected.inc();
+    this.deps.logger.info(`❌ job ${job.id} rejected (deployment ${job.deploymentId}): ${rejectedFields}`);
+  }
+}
+
+/** One message on its own (tests). */
+export function handleExecuteMessage(msg: ConsumeMessage, delivery: Delivery, deps: ExecuteConsumerDeps): Promise<void> {
+  return new ExecuteIntake(deps).handle(msg, delivery);
+}
+
+/**
+ * Bounded retries. RabbitMQ classic queues (execute.queue is declared by the backend, with
+ * no arguments) carry no delivery count and a nack cannot change a message's headers, so
+ * after the delay a copy is published straight to execute.queue with FAILURES_HEADER one
+ * higher — confirmed — and only then is the original acked. A crash between the two leaves
+ * both: harmless, the job key (jobId / idempotencyKey / original messageId / createdAt hash)
+ * makes the second one a redelivery of the same job. The failed handling that reaches
+ * `maxHandlingFailures` dead-letters the message instead (stored + execute.dlq, as every
+ * dead letter). If the copy or the dead letter cannot be written (broker or store down), the
+ * original is nacked with requeue after the delay and keeps its count.
+ */
+export async function handlingFailed(msg: ConsumeMessage, delivery: Delivery, err: unknown, deps: ExecuteConsumerDeps): Promise<void> {
+  const failures = handlingFailures(msg) + 1;
+  const last = lastError(err, msg);
+  const what = describeMessage(msg);
+  const delay = () => new Promise((resolve) => setTimeout(resolve, deps.requeueDelayMs));
+  if (failures >= deps.maxHandlingFailures) {
+    try {
+      await deadLetter(msg, "HANDLING_FAILED", `handling failed ${failures} times; last error ${last}`, deps, { handlingFailures: failures });
+      delivery.ack();
+      deps.logger.error(`❌ execute.queue message ${what} dead-lettered: handling failed ${failures} times (last error ${last})`);
+      return;
+    } catch (dlErr) {
+      deps.logger.warn(`⚠️ execute.queue message ${what} could not be dead-lettered (${describeError(dlErr).type}); 🔄 requeued in ${deps.requeueDelayMs} ms`);
+      await delay();
+      delivery.nack(true);
+      return;
+    }
+  }
+  deps.logger.warn(`🔄 execute.queue message ${what} handling failed (${failures} of ${deps.maxHandlingFailures}: ${last}); retried in ${deps.requeueDelayMs} ms`);
+  await delay();
   try {
-    const outcome = await decide(msg, deps);
+    await deps.publish("", EXECUTE_QUEUE, msg.content, retryProperties(msg, failures));
     delivery.ack();
-    if (outcome) deps.logger.info(outcome);
-  } catch (err) {
-    const e = describeError(err);
-    deps.logger.warn(`⚠️ execute.queue message not handled (${e.type}: ${e.message}); requeued in ${deps.requeueDelayMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, deps.requeueDelayMs));
+    amqpMetrics.retried.inc();
+  } catch (pubErr) {
+    // The broker is the problem: the original goes back as it was (the delay has passed).
+    deps.logger.warn(`⚠️ execute.queue message ${what} could not be re-published (${describeError(pubErr).type}); 🔄 requeued`);
     delivery.nack(true);
   }
 }
 
-async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<string | null> {
-  if (msg.content.length > deps.maxBytes) return deadLetter(msg, "TOO_LARGE", `message of ${msg.content.length} bytes exceeds ${deps.maxBytes}`, deps);
+/** Failed handlings recorded on the message (0 for an original; a hostile value counts as 0). */
+export function handlingFailures(msg: ConsumeMessage): number {
+  const raw = Number(msg.properties.headers?.[FAILURES_HEADER]);
+  return Number.isInteger(raw) && raw > 0 ? Math.min(raw, 1_000_000) : 0;
+}
+
+/** The messageId the sender gave (a retry copy carries it in a header), or null. */
+export function originalMessageId(msg: ConsumeMessage): string | null {
+  const headers = msg.properties.headers ?? {};
+  if (headers[FAILURES_HEADER] !== undefined) {
+    const original = headers[ORIGINAL_ID_HEADER];
+    return typeof original === "string" ? original : null;
+  }
+  return typeof msg.properties.messageId === "string" ? msg.properties.messageId : null;
+}
+
+/** The copy keeps the original's properties (not userId: the broker checks it against our login). */
+function retryProperties(msg: ConsumeMessage, failures: number): Options.Publish {
+  const p = msg.properties;
+  const original = originalMessageId(msg);
+  const headers: Record<string, unknown> = { ...(p.headers ?? {}), [FAILURES_HEADER]: failures };
+  delete headers[ORIGINAL_ID_HEADER];
+  if (original !== null) headers[ORIGINAL_ID_HEADER] = original;
+  const props: Options.Publish = { persistent: true, mandatory: true, headers };
+  const copy = { contentType: p.contentType, contentEncoding: p.contentEncoding, correlationId: p.correlationId, replyTo: p.replyTo, type: p.type, appId: p.appId, timestamp: p.timestamp, priority: p.priority, messageId: original ?? undefined };
+  for (const [k, v] of Object.entries(copy)) if (v !== undefined && v !== null) (props as Record<string, unknown>)[k] = v;
+  return props;
+}
+
+/** `TYPE: message` of the last error, with the message's secrets blanked and its length bounded. */
+function lastError(err: unknown, msg: ConsumeMessage): string {
+  const type = errorType(err) ?? (err instanceof Error && err.name ? err.name : "Error");
+  let message = describeError(err).message;
+  for (const secret of secretsIn(msg)) message = message.split(secret).join(REDACTED);
+  return `${type}: ${message.slice(0, 500)}`;
+}
+
+/** Values of the message's secret-looking top-level fields (`token`, `*secret*`, `*password*`). */
+function secretsIn(msg: ConsumeMessage): string[] {
+  try {
+    const body = JSON.parse(msg.content.toString("utf8"));
+    if (!body || typeof body !== "object" || Array.isArray(body)) return [];
+    return Object.entries(body as Record<string, unknown>)
+      .filter(([k, v]) => /token|secret|password|credential/i.test(k) && typeof v === "string" && v.length >= 4)
+      .map(([, v]) => v as string);
+  } catch {
+    return [];
+  }
+}
+
+/** For log lines: the message's id, or the hash its dead letter would get. */
+function describeMessage(msg: ConsumeMessage): string {
+  const id = originalMessageId(msg);
+  return id && KEY_PATTERN.test(id) ? id : deadLetterId(msg);
+}
+
+type Decision = { log: string | null } | { job: NewJob; rejectedFields: string | null };
+
+async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<Decision> {
+  const dead = async (reason: string, detail: string) => ({ log: await deadLetter(msg, reason, detail, deps) });
+  if (msg.content.length > deps.maxBytes) return dead("TOO_LARGE", `message of ${msg.content.length} bytes exceeds ${deps.maxBytes}`);
   const text = msg.content.toString("utf8");
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (err) {
-    return deadLetter(msg, "NOT_JSON", `not JSON: ${(err as Error).message}`, deps);
+    return dead("NOT_JSON", `not JSON: ${(err as Error).message}`);
   }
-  if (!body || typeof body !== "object" || Array.isArray(body)) return deadLetter(msg, "NOT_AN_OBJECT", "the message must be a JSON object", deps);
+  if (!body || typeof body !== "object" || Array.isArray(body)) return dead("NOT_AN_OBJECT", "the message must be a JSON object");
   // Storing a rejected job serializes it: a message nested this deep would overflow the stack on every redelivery.
   const deep = tooDeepPath(body);
-  if (deep !== null) return deadLetter(msg, "TOO_DEEP", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, deps);
+  if (deep !== null) return dead("TOO_DEEP", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`);
 
   const raw = body as Record<string, unknown>;
-  const messageId = typeof msg.properties.messageId === "string" && KEY_PATTERN.test(msg.properties.messageId) ? msg.properties.messageId : null;
+  const sent = originalMessageId(msg);
+  const messageId = sent !== null && KEY_PATTERN.test(sent) ? sent : null;
   try {
-    const { job, created } = await deps.submit(raw, messageId);
-    return created ? null : `🔄 execute.queue redelivered job ${job.id}: already stored, acked`;
+    return { job: await deps.toNewJob(raw, messageId), rejectedFields: null };
   } catch (err) {
     const type = errorType(err);
     if (type !== "VALIDATION_FAILED" && type !== "UNKNOWN_TASK_TYPE") throw err;
-    return reject(msg, raw, err as { type: string; message: string; data?: { fields?: FieldError[] } }, messageId, deps);
+    const invalid = err as { type: string; message: string; data?: { fields?: FieldError[] } };
+    const job = rejectedJob(raw, invalid, messageId);
+    if (!job) return dead("NO_DEPLOYMENT_ID", `invalid job without a usable deploymentId: ${invalid.message}`);
+    return { job, rejectedFields: (job.error?.fields ?? []).map((f) => f.field || "(message)").join(", ") };
   }
 }
 
-/** Stores a `rejected` job: its final event sends the legacy failure result for its deployment. */
-async function reject(msg: ConsumeMessage, raw: Record<string, unknown>, err: { type: string; message: string; data?: { fields?: FieldError[] } }, messageId: string | null, deps: ExecuteConsumerDeps): Promise<string> {
+/** A `rejected` job (its final event sends the legacy failure result for its deployment), or null without a usable deploymentId. */
+function rejectedJob(raw: Record<string, unknown>, err: { type: string; message: string; data?: { fields?: FieldError[] } }, messageId: string | null): NewJob | null {
   const deploymentId = typeof raw.deploymentId === "string" && DEPLOYMENT_ID.test(raw.deploymentId) ? raw.deploymentId : null;
-  if (!deploymentId) return deadLetter(msg, "NO_DEPLOYMENT_ID", `invalid job without a usable deploymentId: ${err.message}`, deps);
+  if (!deploymentId) return null;
   const { token: _token, ...params } = raw; // never store the secret
   const type = typeof raw.type === "string" && raw.type.length > 0 && raw.type.length <= 63 ? raw.type : "build";
   const fields = (err.data?.fields ?? []).map((f) => ({ field: f.field, message: f.message }));
-  const job: NewJob = {
+  return {
     id: rejectedJobId(raw, params, type, deploymentId, messageId),
     type,
     state: "rejected",
@@ -100,10 +260,6 @@ async function reject(msg: ConsumeMessage, raw: Record<string, unknown>, err: { 
     deadline: null,
     runAfter: null,
   };
-  const stored = await deps.store.createJob(job);
-  if (!stored.created) return `🔄 execute.queue redelivered rejected job ${job.id}: already stored, acked`;
-  amqpMetrics.rejected.inc();
-  return `❌ job ${job.id} rejected (deployment ${deploymentId}): ${fields.map((f) => f.field || "(message)").join(", ")}`;
 }
 
 /** The same key as a valid job would get; without one, a hash of the message itself (so a redelivery maps to it). */
@@ -114,20 +270,24 @@ function rejectedJobId(raw: Record<string, unknown>, params: Record<string, unkn
   return `job_${createHash("sha256").update(JSON.stringify(params)).digest("hex").slice(0, 24)}`;
 }
 
+/** A redelivered poison message (or a retry copy of it) maps to the same dead letter. */
+function deadLetterId(msg: ConsumeMessage): string {
+  return `dl_${createHash("sha256").update(originalMessageId(msg) ?? "").update("\0").update(msg.content).digest("hex").slice(0, 24)}`;
+}
+
 /** Stores the dead letter (token redacted), publishes it to execute.dlq with a confirm; the caller acks. */
-async function deadLetter(msg: ConsumeMessage, reason: string, detail: string, deps: ExecuteConsumerDeps): Promise<string> {
+async function deadLetter(msg: ConsumeMessage, reason: string, detail: string, deps: ExecuteConsumerDeps, extra: Record<string, unknown> = {}): Promise<string> {
   const text = msg.content.toString("utf8");
   const body = msg.content.length > deps.maxBytes ? redactBody(text.slice(0, STORED_BODY_BYTES)) : redactBody(text);
-  const messageId = typeof msg.properties.messageId === "string" ? msg.properties.messageId : null;
-  // A redelivered poison message maps to the same dead letter.
-  const id = `dl_${createHash("sha256").update(messageId ?? "").update("\0").update(msg.content).digest("hex").slice(0, 24)}`;
+  const messageId = originalMessageId(msg);
+  const id = deadLetterId(msg);
   const stored = await deps.store.addDeadLetter({
     id,
     source: `amqp:${EXECUTE_QUEUE}`,
     reason,
     detail: detail.slice(0, 1000),
     body: body.slice(0, STORED_BODY_BYTES),
-    properties: { messageId, routingKey: msg.fields.routingKey, exchange: msg.fields.exchange, redelivered: msg.fields.redelivered, contentType: msg.properties.contentType ?? null },
+    properties: { messageId, routingKey: msg.fields.routingKey, exchange: msg.fields.exchange, redelivered: msg.fields.redelivered, contentType: msg.properties.contentType ?? null, ...extra },
     receivedAt: Date.now(),
   });
   await deps.publish("", DEAD_LETTER_QUEUE, Buffer.from(msg.content.length > deps.maxBytes ? redactBody(text) : body), {

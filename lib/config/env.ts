@@ -21,8 +21,11 @@ export interface EnvConfig {
   amqpHeartbeatSeconds: number;
   /** How long start-up waits for RabbitMQ before failing. */
   amqpConnectTimeoutMs: number;
-  /** A message whose job could not be stored waits this long before it is requeued. */
+  /** A message whose handling failed (not a validation failure) waits this long before it is retried. */
   amqpRequeueDelayMs: number;
+  /** Failed handlings of one message (other than validation failures) before it is dead-lettered as HANDLING_FAILED. */
+  amqpMaxRequeues: number;
+
   redisUrl: string | null;
   logLevel: string;
   nodeId: string | null;
@@ -67,7 +70,8 @@ export const ENV_DOCS: Record<string, string> = {
   AMQP_MAX_MESSAGE_BYTES: "larger job messages are dead-lettered (default 262144)",
   AMQP_HEARTBEAT_SECONDS: "AMQP heartbeat interval (default 10)",
   AMQP_CONNECT_TIMEOUT_MS: "how long start-up waits for RabbitMQ (default 30000)",
-  AMQP_REQUEUE_DELAY_MS: "delay before a message whose job could not be stored is requeued (default 2000)",
+  AMQP_REQUEUE_DELAY_MS: "delay before a message whose handling failed (store, broker, a plugin error, DNS down) is retried (default 2000)",
+  AMQP_MAX_REQUEUES: "failed handlings of one execute.queue message (other than validation failures) before it is dead-lettered as HANDLING_FAILED (default 5)",
   REDIS_URL: "Redis URL; turns on the Redis pub/sub status sink",
   LOG_LEVEL: "fatal | error | warn | info | debug | trace (default info)",
   NODE_ID: "Moleculer node id (default: host name + pid)",
@@ -107,6 +111,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     amqpHeartbeatSeconds: envInt(env, "AMQP_HEARTBEAT_SECONDS", 10, 1, 600),
     amqpConnectTimeoutMs: envInt(env, "AMQP_CONNECT_TIMEOUT_MS", 30_000, 100, 600_000),
     amqpRequeueDelayMs: envInt(env, "AMQP_REQUEUE_DELAY_MS", 2000, 0, 600_000),
+    amqpMaxRequeues: envInt(env, "AMQP_MAX_REQUEUES", 5, 1, 1000),
     redisUrl: env.REDIS_URL || null,
     logLevel: env.LOG_LEVEL || "info",
     nodeId: env.NODE_ID || null,

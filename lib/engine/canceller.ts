@@ -10,7 +10,8 @@ export interface CancelMatching {
   exceptId: string;
   type?: string;
   states?: string[];
-  createdBefore?: number;
+  /** Only jobs stored before this job (a newer job superseding older ones). */
+  storedBefore?: string;
   reason: string;
   by: string;
 }
@@ -66,12 +67,15 @@ export class Canceller {
 
   async cancelMatching(m: CancelMatching): Promise<string[]> {
     const cancelled: string[] = [];
+    // Storage order, not timestamps: jobs stored in one commit share a millisecond.
+    const storedAt = async (id: string) => (await this.c.store.getEvents(id))[0]?.seq ?? Infinity;
+    const bound = m.storedBefore === undefined ? null : await storedAt(m.storedBefore);
     let cursor: string | undefined;
     do {
       const page = await this.c.store.listJobs({ deploymentId: m.deploymentId, type: m.type, limit: 500, cursor });
       for (const job of page.items) {
         if (job.id === m.exceptId || isFinal(job.state) || (m.states && !m.states.includes(job.state))) continue;
-        if (m.createdBefore !== undefined && job.createdAt >= m.createdBefore) continue;
+        if (bound !== null && (await storedAt(job.id)) >= bound) continue;
         if ((await this.cancel(job.id, m.reason, m.by)).state === "cancelled") cancelled.push(job.id);
       }
       cursor = page.nextCursor ?? undefined;

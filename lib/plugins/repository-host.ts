@@ -1,5 +1,6 @@
 import dns from "node:dns";
 import net from "node:net";
+import { blacktreeError } from "../errors";
 import { fieldError, isNonPublicIp } from "./checks";
 
 /** Resolves a host name to all its addresses (dns.lookup with `all: true` by default). */
@@ -7,6 +8,12 @@ export type HostResolver = (host: string) => Promise<string[]>;
 
 export const DEFAULT_ALLOWED_HOSTS = ["github.com", "gitlab.com", "bitbucket.org"];
 const DEFAULT_DNS_TIMEOUT_MS = 2000;
+/**
+ * Resolver answers that mean "ask again later", not "no such name": getaddrinfo's
+ * EAI_AGAIN, c-ares' ETIMEOUT / ESERVFAIL / ECONNREFUSED, a socket ETIMEDOUT, and our own
+ * timeout. ENOTFOUND, ENODATA, EAI_FAIL (and anything else) are answers about the name.
+ */
+const TRANSIENT_DNS_CODES = new Set(["EAI_AGAIN", "ETIMEOUT", "ETIMEDOUT", "ESERVFAIL", "ECONNREFUSED"]);
 
 export interface HostPolicy {
   /** Exact host names trusted as they are; `"*"` admits any other host that resolves only to public addresses. */
@@ -32,8 +39,10 @@ export function repositoryHost(repository: string): string | null {
 /**
  * The allow-list, then — for hosts admitted only by `"*"` — a DNS check: every address
  * must be public (no loopback, private, link-local or cloud metadata address). A name
- * that does not resolve in time is refused, with the reason. Listed hosts are trusted
- * without a lookup: the operator vouched for them (and tests run offline).
+ * that does not exist is refused, with the reason; a resolver that cannot answer now (a
+ * timeout, EAI_AGAIN, …) raises a retryable DEPENDENCY_UNAVAILABLE instead, so a DNS
+ * outage never makes a permanent rejection. Listed hosts are trusted without a lookup:
+ * the operator vouched for them (and tests run offline).
  */
 export async function checkRepositoryHost(repository: string, policy: HostPolicy, resolve: HostResolver = systemResolver, field = "repository"): Promise<void> {
   const host = repositoryHost(repository);
@@ -47,17 +56,25 @@ export async function checkRepositoryHost(repository: string, policy: HostPolicy
   }
   const timeoutMs = typeof policy.dnsTimeoutMs === "number" ? policy.dnsTimeoutMs : DEFAULT_DNS_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   let addresses: string[];
   try {
     addresses = await Promise.race([
       resolve(host),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error("timeout"), { code: "ETIMEOUT" })), timeoutMs);
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(Object.assign(new Error("timeout"), { code: "ETIMEOUT" }));
+        }, timeoutMs);
       }),
     ]);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "ERROR";
-    return fieldError(field, code === "ETIMEOUT" ? `has host '${host}', which did not resolve within ${timeoutMs} ms` : `has host '${host}', which could not be resolved (${code})`);
+    const code = typeof (err as NodeJS.ErrnoException)?.code === "string" ? (err as NodeJS.ErrnoException).code! : "ERROR";
+    if (TRANSIENT_DNS_CODES.has(code)) {
+      const why = timedOut ? `did not resolve within ${timeoutMs} ms` : `could not be resolved right now (${code})`;
+      throw blacktreeError("DEPENDENCY_UNAVAILABLE", `DNS: repository host '${host}' ${why}; try again later`, { dependency: "dns", host, code });
+    }
+    return fieldError(field, `has host '${host}', which could not be resolved (${code})`);
   } finally {
     clearTimeout(timer);
   }

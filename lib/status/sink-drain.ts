@@ -11,7 +11,10 @@ const RETRY_MAX_MS = 5000;
 
 /**
  * Drains the outbox to one sink from its own cursor, so a sink that is down holds back
- * only itself. One pass at a time; a wake-up during a pass runs another.
+ * only itself. One pass at a time; a wake-up during a pass runs another. After a failed
+ * pass the drain backs off (100 ms doubling to 5 s): wake-ups are ignored until the retry
+ * timer fires, which runs one pass — so a refusing sink is not sent the same batch again
+ * on every `outbox.written` and every poll.
  */
 export class SinkDrain {
   private running = false;
@@ -28,7 +31,8 @@ export class SinkDrain {
   ) {}
 
   kick(): void {
-    if (this.stopped) return;
+    // In backoff: only the retry timer starts the next pass.
+    if (this.stopped || this.retryTimer !== undefined) return;
     if (this.running) {
       this.again = true;
       return;
@@ -40,6 +44,7 @@ export class SinkDrain {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     await this.current;
   }
 
@@ -62,7 +67,13 @@ export class SinkDrain {
       // One warning per outage, not one per retry.
       if (this.failures === 1) this.logger.warn(`⚠️ status sink ${this.sink.name} paused: ${describeError(err).message}; 🔄 retrying`);
       clearTimeout(this.retryTimer);
-      if (!this.stopped) this.retryTimer = setTimeout(() => this.kick(), delay);
+      this.retryTimer = undefined;
+      if (!this.stopped) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.kick();
+        }, delay);
+      }
     }
   }
 }

@@ -163,9 +163,9 @@ export const MIGRATIONS: readonly Migration[] = [
         // clock reads only due rows through this index, never every queued job.
         `ALTER TABLE jobs ADD COLUMN wake_at ${t.bigint}`,
         `CREATE INDEX jobs_wake_idx ON jobs (wake_at) WHERE wake_at IS NOT NULL`,
-        // Claims walk each task type's queue in claim order, so a type blocked by its
-        // limit costs nothing to skip however many of its jobs wait.
-        `CREATE INDEX jobs_claim_type_idx ON jobs (state, type, priority DESC, created_at, id)`,
+        // Claims walk each task type's queue in claim order (the rowid, the order of storing,
+        // ends every index), so a type blocked by its limit costs nothing to skip.
+        `CREATE INDEX jobs_claim_type_idx ON jobs (state, type, priority DESC, created_at)`,
         // Attempts that hold compute (launching, running, stopping) are found by state.
         `CREATE INDEX attempts_state_idx ON attempts (state)`,
         // Work a decision causes (follow-ups, cancellations, stopping a worker), written in

@@ -1,4 +1,4 @@
 /** Test helpers for plugin authors (`blacktree-orchestrator/testkit`); runs under Jest. */
 export { targetConformance } from "./target-conformance";
 export type { ConformanceOptions, ConformanceSetup, WorkloadKind } from "./target-conformance";
-export { poll } from "./poll";
+export { isAssertionError, poll } from "./poll";

@@ -166,6 +166,79 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
       });
     });
 
+    /**
+     * createJobs: many jobs in one transaction, each exactly as createJob would store it.
+     * On the code before it existed every case failed with "store.createJobs is not a function".
+     */
+    describe("createJobs", () => {
+      it("stores each job as createJob would, in order, with its event and sealed secrets", async () => {
+        const inputs = [
+          newJob({ deploymentId: "dep-a", secrets: { githubToken: SECRET }, source: "amqp" }),
+          newJob({ deploymentId: "dep-b", state: "rejected", error: { type: "VALIDATION_FAILED", message: "Invalid job", fields: [{ field: "repository", message: "required" }] }, source: "amqp" }),
+          newJob({ deploymentId: "dep-c", priority: 5, target: "docker" }),
+        ];
+        const results = await store.createJobs(inputs, T0);
+        expect(results.map((r) => [r.job.id, r.created, r.job.state])).toEqual([
+          [inputs[0].id, true, "queued"],
+          [inputs[1].id, true, "rejected"],
+          [inputs[2].id, true, "queued"],
+        ]);
+        // The same shape as one createJob of the same input gives.
+        const single = (await store.createJob({ ...inputs[2], id: "single" }, T0)).job;
+        expect(results[2].job).toStrictEqual({ ...single, id: inputs[2].id });
+        for (const r of results) expect(await store.getJob(r.job.id)).toStrictEqual(r.job);
+        expect(results.every((r) => r.job.createdAt === T0 && r.job.version === 1)).toBe(true);
+        const events = (await store.readEvents(0, 100)).filter((e) => e.jobId !== "single");
+        expect(events.map((e) => [e.jobId, e.kind, e.to, e.at])).toEqual([
+          [inputs[0].id, "job.created", "queued", T0],
+          [inputs[1].id, "job.rejected", "rejected", T0],
+          [inputs[2].id, "job.created", "queued", T0],
+        ]);
+        expect(events[0].data).toStrictEqual({ type: "build", deploymentId: "dep-a", source: "amqp" });
+        expect(await store.getSecrets(inputs[0].id)).toStrictEqual({ githubToken: SECRET });
+        expect(JSON.stringify([results, events])).not.toContain(SECRET);
+        expect(claimedIds(await claim())).toEqual([inputs[2].id, "single", inputs[0].id]);
+      });
+
+      it("is idempotent per id: existing jobs come back unchanged, and a repeated id within the batch is created once", async () => {
+        const existing = await create({ id: "seen", secrets: { githubToken: "first" } });
+        const results = await store.createJobs([newJob({ id: "seen", priority: 9, secrets: { githubToken: "second" } }), newJob({ id: "twice" }), newJob({ id: "twice", type: "deploy" }), newJob({ id: "fresh" })], T0 + 5);
+        expect(results.map((r) => [r.job.id, r.created])).toEqual([
+          ["seen", false],
+          ["twice", true],
+          ["twice", false],
+          ["fresh", true],
+        ]);
+        expect(results[0].job).toStrictEqual(existing);
+        expect(results[2].job).toStrictEqual(results[1].job);
+        expect(results[1].job.type).toBe("build");
+        expect(await store.getSecrets("seen")).toStrictEqual({ githubToken: "first" });
+        expect((await store.getEvents("seen")).length).toBe(1);
+        expect((await store.getEvents("twice")).length).toBe(1);
+      });
+
+      it("is one transaction: a job that cannot be written leaves none of the batch behind", async () => {
+        const before = (await store.readEvents(0, 100)).length;
+        const bad = { ...newJob({ id: "unserializable" }), params: { big: BigInt(1) } } as unknown as NewJob;
+        await expect(store.createJobs([newJob({ id: "first-of-batch", secrets: { githubToken: SECRET } }), bad], T0)).rejects.toThrow();
+        expect(await store.getJob("first-of-batch")).toBeNull();
+        expect(await store.getSecrets("first-of-batch")).toStrictEqual({});
+        expect((await store.readEvents(0, 100)).length).toBe(before);
+      });
+
+      it("refuses the whole batch when one job is in a state jobs are not born in", async () => {
+        const input = { ...newJob({ id: "born-running" }), state: "running" } as unknown as NewJob;
+        await expect(store.createJobs([newJob({ id: "ok-one" }), input], T0)).rejects.toMatchObject({ type: "INVALID_TRANSITION" });
+        expect(await store.getJob("ok-one")).toBeNull();
+        expect(await store.getJob("born-running")).toBeNull();
+      });
+
+      it("accepts an empty batch", async () => {
+        expect(await store.createJobs([], T0)).toEqual([]);
+        expect(await store.readEvents(0, 10)).toEqual([]);
+      });
+    });
+
     describe("secrets", () => {
       it("are kept apart: never in a job, a listing, an attempt or an event", async () => {
         const job = await create({ secrets: { githubToken: SECRET, other: "x-other" }, target: "docker" });
@@ -338,7 +411,7 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
         expect((await store.getEvents(job.id)).at(-1)?.data).toStrictEqual({ target: null });
       });
 
-      it("claims by priority, then first come first served", async () => {
+      it("claims by priority, then first come first served (as stored, for jobs of one millisecond)", async () => {
         await create({ id: "low-old", priority: 0 }, T0 - 30);
         await create({ id: "high-new", priority: 5 }, T0 - 10);
         await create({ id: "low-b", priority: 0 }, T0 - 20);
@@ -346,7 +419,7 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
         await create({ id: "high-old", priority: 5 }, T0 - 20);
         await create({ id: "urgent", priority: 9 }, T0);
         expect(claimedIds(await claim({}, 3))).toEqual(["urgent", "high-old", "high-new"]);
-        expect(claimedIds(await claim({}, 3))).toEqual(["low-old", "low-a", "low-b"]);
+        expect(claimedIds(await claim({}, 3))).toEqual(["low-old", "low-b", "low-a"]);
       });
 
       it("waits for run_after", async () => {

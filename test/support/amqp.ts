@@ -19,8 +19,9 @@ export class BackendClient {
     readonly channel: ConfirmChannel,
   ) {}
 
-  static async connect(name = "test"): Promise<BackendClient> {
-    const connection = await amqplib.connect(AMQP_URL, { clientProperties: { connection_name: name } });
+  /** `url` names a test's own vhost (test/support/vhost.ts); the default is TEST_AMQP_URL. */
+  static async connect(name = "test", url = AMQP_URL): Promise<BackendClient> {
+    const connection = await amqplib.connect(url, { clientProperties: { connection_name: name } });
     connection.on("error", () => undefined); // closed by rabbitmqctl in some tests
     const channel = await connection.createConfirmChannel();
     channel.on("error", () => undefined);

@@ -5,6 +5,7 @@ import path from "node:path";
 import { BrokerOptions, ServiceBroker } from "moleculer";
 import { brokerConfig } from "../../moleculer.config";
 import { loadPluginsConfig, PluginsConfig } from "../../lib/config/plugins-config";
+import type { HostResolver } from "../../lib/plugins/repository-host";
 import { createRuntime, Runtime } from "../../lib/runtime";
 import { loadEnvConfig } from "../../lib/config/env";
 import { loadSecretBox } from "../../lib/secrets/secret-box";
@@ -64,6 +65,8 @@ export interface NodeOptions {
   broker?: Partial<BrokerOptions>;
   /** Wraps the node's store (the one it would open itself) before the runtime gets it, e.g. to count what the engine reads. */
   wrapStore?: (store: JobStore) => JobStore;
+  /** The repository host check's DNS (default: the system resolver), e.g. one that fails on demand. */
+  resolveHost?: HostResolver;
 }
 
 /** A whole orchestrator node in this process: real broker, gateway on a free port, SQLite in a temp dir. */
@@ -94,7 +97,7 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
     const secrets = loadSecretBox({ key: envConfig.secretsKey, previous: envConfig.secretsKeyPrevious, dataDir: envConfig.dataDir, mode: envConfig.mode });
     store = opts.wrapStore(createStore({ databaseUrl: envConfig.databaseUrl ?? undefined, dataDir: envConfig.dataDir, secrets }));
   }
-  const rt = await createRuntime({ env, cwd: ROOT, config, store });
+  const rt = await createRuntime({ env, cwd: ROOT, config, store, resolveHost: opts.resolveHost });
   const broker = new ServiceBroker({ ...brokerConfig(rt.env), nodeID: `test-${port}`, ...opts.broker });
   for (const schema of nodeServices(rt)) broker.createService(schema);
   try {

@@ -9,7 +9,7 @@ export interface WaitOptions {
   message?: string;
 }
 
-/** Polls `fn` until it returns a truthy value (errors count as "not yet"): the testkit's `poll` with test defaults. */
+/** Polls `fn` until it returns a truthy value: the testkit's `poll` with test defaults (errors mean "not yet", a failed `expect` fails at once). */
 export function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions = {}): Promise<NonNullable<T>> {
   return poll(fn, { timeout: opts.timeout ?? 10_000, interval: opts.interval ?? 25, message: opts.message ?? "condition not met" });
 }

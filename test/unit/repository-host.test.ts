@@ -1,6 +1,7 @@
 import { checkRepository, isNonPublicIp } from "../../lib/plugins/checks";
 import { checkRepositoryHost, HostResolver } from "../../lib/plugins/repository-host";
 import { tooDeepPath } from "../../lib/jobs/json-shape";
+import { isRetryable } from "../../lib/errors";
 
 const DEV = { allowedHosts: ["github.com", "gitlab.com", "bitbucket.org", "*"], dnsTimeoutMs: 50 };
 const PROD = { allowedHosts: ["github.com", "gitlab.com", "bitbucket.org"] };
@@ -18,6 +19,8 @@ const refusal = async (p: Promise<unknown>) => {
   }
   return null;
 };
+const failure = async (p: Promise<unknown>) => p.then(() => null, (err: any) => err);
+const dnsError = (code: string) => Object.assign(new Error(`getaddrinfo ${code} x`), { code });
 
 describe("repository host policy", () => {
   const dns = fakeDns({
@@ -48,9 +51,35 @@ describe("repository host policy", () => {
     ["https://v6meta.example.com/o/r", /metadata/],
     ["https://mapped.example.com/o/r", /loopback/],
     ["https://nowhere.example.com/o/r", /could not be resolved \(ENOTFOUND\)/],
-    ["https://slow.example.com/o/r", /did not resolve within 50 ms/],
   ])("%s is refused (%s)", async (repo, why) => {
     expect(await refusal(checkRepositoryHost(repo, DEV, dns))).toMatchObject({ type: "VALIDATION_FAILED", field: "repository", message: expect.stringMatching(why) });
+  });
+
+  /**
+   * A resolver that says "try again" is not a verdict on the job: a retryable
+   * DEPENDENCY_UNAVAILABLE (503), never a validation failure. On the code before this fix
+   * each of these was a VALIDATION_FAILED naming `repository` (so a DNS outage made
+   * permanent `rejected` jobs).
+   */
+  test.each([["EAI_AGAIN"], ["ETIMEOUT"], ["ETIMEDOUT"], ["ESERVFAIL"], ["ECONNREFUSED"]])("resolver error %s is DEPENDENCY_UNAVAILABLE, retryable, 503", async (code) => {
+    const err = await failure(checkRepositoryHost("https://git.example.com/o/r", DEV, fakeDns({ "git.example.com": dnsError(code) })));
+    expect(err).toMatchObject({ type: "DEPENDENCY_UNAVAILABLE", code: 503, retryable: true, data: { dependency: "dns", host: "git.example.com", code } });
+    expect(err.message).toMatch(new RegExp(`git\\.example\\.com.*${code}`));
+    expect(isRetryable(err)).toBe(true);
+  });
+
+  test("a lookup that does not answer within dnsTimeoutMs is DEPENDENCY_UNAVAILABLE too", async () => {
+    const err = await failure(checkRepositoryHost("https://slow.example.com/o/r", DEV, dns));
+    expect(err).toMatchObject({ type: "DEPENDENCY_UNAVAILABLE", retryable: true, data: { code: "ETIMEOUT" } });
+    expect(err.message).toMatch(/did not resolve within 50 ms/);
+  });
+
+  test.each([["ENOTFOUND"], ["ENODATA"], ["EAI_FAIL"]])("resolver error %s stays a validation failure naming repository (a permanent answer)", async (code) => {
+    expect(await refusal(checkRepositoryHost("https://gone.example.com/o/r", DEV, fakeDns({ "gone.example.com": dnsError(code) })))).toMatchObject({
+      type: "VALIDATION_FAILED",
+      field: "repository",
+      message: expect.stringContaining(`could not be resolved (${code})`),
+    });
   });
 
   test("the real resolver: a host name that resolves to loopback here (ssh:// keeps 2130706433 a name) is refused", async () => {

@@ -213,15 +213,15 @@ export class SqliteJobStore implements JobStore {
         const candidates = types
           .flatMap((type) =>
             this.stmt(
-              `SELECT * FROM jobs WHERE state = 'queued' AND type = ? AND (run_after IS NULL OR run_after <= ?)
+              `SELECT *, rowid AS stored FROM jobs WHERE state = 'queued' AND type = ? AND (run_after IS NULL OR run_after <= ?)
                  AND (target IS NULL OR target NOT IN (SELECT value FROM json_each(?)))
                  AND (concurrency_key IS NULL OR concurrency_key NOT IN (SELECT value FROM json_each(?)))
-               ORDER BY priority DESC, created_at, id LIMIT ?`,
-            ).all(type, req.now, JSON.stringify(blocked.targets), JSON.stringify(blocked.keys), want) as JobRow[],
+               ORDER BY priority DESC, created_at, rowid LIMIT ?`,
+            ).all(type, req.now, JSON.stringify(blocked.targets), JSON.stringify(blocked.keys), want) as Array<JobRow & { stored: number }>,
           )
-          .map(toJob)
           .sort(claimOrder)
-          .slice(0, want);
+          .slice(0, want)
+          .map(toJob);
         let filled = false;
         for (const candidate of candidates) {
           if (exceededScope(counts, candidate, req.limits) !== null) {
@@ -730,9 +730,9 @@ function toEffect(r: EffectRow): Effect {
   return { id: r.id, jobId: r.job_id, kind: r.kind, payload: JSON.parse(r.payload), createdAt: r.created_at, runAfter: r.run_after, tries: r.tries, lastError: r.last_error };
 }
 
-/** Claim order: priority first, then oldest. */
-function claimOrder(a: Job, b: Job): number {
-  return b.priority - a.priority || a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** Claim order: priority first, then oldest, then as stored (jobs of one commit share a millisecond). */
+function claimOrder(a: JobRow & { stored: number }, b: JobRow & { stored: number }): number {
+  return b.priority - a.priority || a.created_at - b.created_at || a.stored - b.stored;
 }
 
 /** What a final event records of its job: status sinks build results from this, never from a later row. */
@@ -883,6 +883,12 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
 
 function isMemory(file: string): boolean {
   return file === ":memory:" || file === "";
+}
+
+function assertInitialState(input: NewJob): void {
+  if (!INITIAL_STATES.includes(input.state)) {
+    throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });
+  }
 }
 
 /** Lock timeouts and I/O failures are the store being unavailable (retryable), not bugs. */
