@@ -55,12 +55,20 @@ export class Reconciler {
     const byTarget = this.soon.get(attempt.target) ?? new Map<string, TargetHandle>();
     byTarget.set(attempt.key, attempt.handle as TargetHandle);
     this.soon.set(attempt.target, byTarget);
-    this.soonTimer ??= setTimeout(() => {
-      this.soonTimer = undefined;
-      const batches = [...this.soon];
-      this.soon.clear();
-      for (const [target, handles] of batches) void this.inspect(target, [...handles.values()], `soon:${target}`);
-    }, 20);
+    this.soonTimer ??= setTimeout(() => this.flushSoon(), 20);
+  }
+
+  /** Inspects what waits in `soon`; a target whose lane is still busy keeps its handles for the next flush. */
+  private flushSoon(): void {
+    this.soonTimer = undefined;
+    for (const [target, handles] of [...this.soon]) {
+      const lane = `soon:${target}`;
+      if (this.inspecting.has(lane)) continue;
+      this.soon.delete(target);
+      void this.inspect(target, [...handles.values()], lane).finally(() => {
+        if (this.soon.size && !this.stopped) this.soonTimer ??= setTimeout(() => this.flushSoon(), 20);
+      });
+    }
   }
 
   /** The safety net: inspects every attempt that holds compute, batched per target; settles once decided. */
