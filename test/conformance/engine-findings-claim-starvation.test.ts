@@ -12,34 +12,14 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../../lib/jobs/policy";
-import type { NewJob } from "../../lib/jobs/model";
 import { SqliteJobStore } from "../../lib/store/sqlite/sqlite-store";
+import { newJob } from "../support/jobs";
 
 const T0 = 1_700_000_000_000;
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "blacktree-starve-"));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-function job(id: string, type: string): NewJob {
-  return {
-    id,
-    type,
-    state: "queued",
-    deploymentId: null,
-    priority: 0,
-    target: null,
-    concurrencyKey: null,
-    params: {},
-    secrets: {},
-    timeouts: DEFAULT_TIMEOUTS,
-    retry: DEFAULT_RETRY,
-    source: "internal",
-    parentId: null,
-    error: null,
-    deadline: null,
-    runAfter: null,
-  };
-}
+const job = (id: string, type: string) => newJob(id, { type });
 
 const LIMITS = { global: 20, byType: { build: 1 } };
 

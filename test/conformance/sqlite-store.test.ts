@@ -3,14 +3,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../../lib/jobs/policy";
 import type { Limits } from "../../lib/jobs/limits";
-import type { NewJob } from "../../lib/jobs/model";
 import { createStore } from "../../lib/store";
 import type { JobStore } from "../../lib/store/job-store";
 import { SqliteJobStore } from "../../lib/store/sqlite/sqlite-store";
 import { SecretBox } from "../../lib/secrets/secret-box";
 import { storeConformance } from "./store-conformance";
+import { newJob } from "../support/jobs";
 
 const T0 = 1_700_000_000_000;
 /** A fixed test key: stores reopened on the same file open the same secrets. */
@@ -30,27 +29,7 @@ storeConformance("sqlite", async () => new SqliteJobStore({ file: freshFile(), s
   openPeer: async (store) => new SqliteJobStore({ file: (store as SqliteJobStore).file, secrets }),
 });
 
-function job(id: string, overrides: Partial<NewJob> = {}): NewJob {
-  return {
-    id,
-    type: "build",
-    state: "queued",
-    deploymentId: null,
-    priority: 0,
-    target: null,
-    concurrencyKey: null,
-    params: {},
-    secrets: {},
-    timeouts: DEFAULT_TIMEOUTS,
-    retry: DEFAULT_RETRY,
-    source: "internal",
-    parentId: null,
-    error: null,
-    deadline: null,
-    runAfter: null,
-    ...overrides,
-  };
-}
+const job = newJob;
 
 describe("SqliteJobStore", () => {
   const open: JobStore[] = [];

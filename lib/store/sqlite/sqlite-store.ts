@@ -885,12 +885,6 @@ function isMemory(file: string): boolean {
   return file === ":memory:" || file === "";
 }
 
-function assertInitialState(input: NewJob): void {
-  if (!INITIAL_STATES.includes(input.state)) {
-    throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });
-  }
-}
-
 /** Lock timeouts and I/O failures are the store being unavailable (retryable), not bugs. */
 function guard<T>(fn: () => T): T {
   try {

@@ -11,10 +11,10 @@
 import { ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../../../lib/jobs/policy";
 import type { NewJob } from "../../../lib/jobs/model";
 import { SqliteJobStore } from "../../../lib/store/sqlite/sqlite-store";
 import { tempDir } from "../../support/orchestrator";
+import { newJob } from "../../support/jobs";
 
 const TSX = pathToFileURL(require.resolve("tsx")).href;
 const WORKER = path.join(__dirname, "../../support/claim-worker.ts");
@@ -25,24 +25,7 @@ const KEYS = 40;
 const LIMITS = { global: 10, byType: { build: 4, deploy: 3, test: 5 }, perKey: 1 };
 
 function job(i: number): NewJob {
-  return {
-    id: `mp-${String(i).padStart(4, "0")}`,
-    type: TYPES[i % TYPES.length],
-    state: "queued",
-    deploymentId: null,
-    priority: i % 7 === 0 ? 5 : 0,
-    target: null,
-    concurrencyKey: `k-${i % KEYS}`,
-    params: {},
-    secrets: {},
-    timeouts: DEFAULT_TIMEOUTS,
-    retry: DEFAULT_RETRY,
-    source: "internal",
-    parentId: null,
-    error: null,
-    deadline: null,
-    runAfter: null,
-  };
+  return newJob(`mp-${String(i).padStart(4, "0")}`, { type: TYPES[i % TYPES.length], priority: i % 7 === 0 ? 5 : 0, concurrencyKey: `k-${i % KEYS}` });
 }
 
 function startClaimer(file: string) {

@@ -12,7 +12,6 @@
  * rows, all of them from jobsInStates (shown in `seen`).
  */
 import path from "node:path";
-import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../../../lib/jobs/policy";
 import type { NewJob } from "../../../lib/jobs/model";
 import { SQLITE_FILE_NAME } from "../../../lib/store";
 import type { JobStore } from "../../../lib/store/job-store";
@@ -21,6 +20,7 @@ import { countingStore, StoreReads } from "../../support/counting-store";
 import { useControlledTarget } from "../../support/controlled";
 import { startNode, tempDir, TestNode } from "../../support/orchestrator";
 import { waitFor } from "../../support/wait";
+import { newJob } from "../../support/jobs";
 
 const QUEUED = 20_000;
 const WINDOW_MS = 1000;
@@ -31,24 +31,8 @@ let node: TestNode | undefined;
 afterAll(() => node?.stop());
 
 function queuedCtl(i: number): NewJob {
-  return {
-    id: `scan-${String(i).padStart(5, "0")}`,
-    type: "ctl",
-    state: "queued",
-    deploymentId: KEY,
-    priority: 0,
-    target: "controlled",
-    concurrencyKey: KEY,
-    params: { deploymentId: KEY, exitCode: 0 }, // no runMs: the one that runs, runs until stopped
-    secrets: {},
-    timeouts: DEFAULT_TIMEOUTS,
-    retry: DEFAULT_RETRY,
-    source: "internal",
-    parentId: null,
-    error: null,
-    deadline: null,
-    runAfter: null,
-  };
+  // No runMs: the one that runs, runs until stopped.
+  return newJob(`scan-${String(i).padStart(5, "0")}`, { type: "ctl", deploymentId: KEY, target: "controlled", concurrencyKey: KEY, params: { deploymentId: KEY, exitCode: 0 } });
 }
 
 const activeAndQueued = async (store: JobStore) => {
