@@ -3,12 +3,12 @@ import type { AmqpLink } from "../lib/amqp/amqp-link";
 import { ExecuteIntake } from "../lib/amqp/execute-consumer";
 import { replayBody } from "../lib/amqp/redact";
 import { assertExecuteQueue, EXCHANGE, EXECUTE_KEY, EXECUTE_QUEUE } from "../lib/amqp/topology";
-import { cancelMatchingEffect } from "../lib/engine/effects";
+import { submissionEffects } from "../lib/engine/effects";
 import { blacktreeError, errorType } from "../lib/errors";
 import type { JobSource, NewJob } from "../lib/jobs/model";
 import { iso, jobView } from "../lib/jobs/model";
 import { asPluginLogger, Runtime } from "../lib/runtime";
-import type { DeadLetter, EffectInput } from "../lib/store/job-store";
+import type { DeadLetter } from "../lib/store/job-store";
 import { amqpMixin } from "../mixins/amqp.mixin";
 
 export interface SubmitParams {
@@ -95,23 +95,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
 async function toNewJob(rt: Runtime, caller: Pick<ServiceBroker, "call">, params: SubmitParams): Promise<NewJob> {
   const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = params;
   const job = await caller.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId });
-  return { ...job, submittedBy, effects: replacedBy(rt, job) };
-}
-
-/**
- * What accepting a job cancels, written with the job in one transaction (so a crash cannot
- * lose it, and a `stop` answers once stored): a `stop` ends its deployment's live jobs;
- * with `coalesce`, a newer queued job supersedes older queued ones of its type.
- */
-function replacedBy(rt: Runtime, job: NewJob): EffectInput[] {
-  if (!job.deploymentId || job.state !== "queued") return [];
-  const effects: EffectInput[] = [];
-  const scope = rt.registry.taskType(job.type)?.def.cancelsOnSubmit?.({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: 0, params: job.params });
-  if (scope) effects.push(cancelMatchingEffect({ deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` }));
-  if (rt.config.taskTypes[job.type]?.coalesce) {
-    effects.push(cancelMatchingEffect({ deploymentId: job.deploymentId, type: job.type, states: ["queued"], storedBefore: job.id, exceptId: job.id, reason: `superseded by job ${job.id}`, by: `job:${job.id}` }));
-  }
-  return effects;
+  return { ...job, submittedBy, effects: submissionEffects(job, rt.registry, rt.config) };
 }
 
 function describe(job: { type: string; deploymentId: string | null }): string {

@@ -1,4 +1,7 @@
+import type { PluginsConfig } from "../config/plugins-config";
 import { describeError, errorType } from "../errors";
+import type { NewJob } from "../jobs/model";
+import type { PluginRegistry } from "../plugins/registry";
 import type { TargetHandle } from "../plugins/sdk";
 import type { Effect, EffectInput } from "../store/job-store";
 import type { Canceller, CancelMatching } from "./canceller";
@@ -19,8 +22,24 @@ export function stopAttemptEffect(attempt: number, reason: string): EffectInput 
   return { kind: "stop_attempt", payload: { attempt, reason } };
 }
 
-export function cancelMatchingEffect(params: CancelMatching): EffectInput {
+function cancelMatchingEffect(params: CancelMatching): EffectInput {
   return { kind: "cancel_matching", payload: { ...params } };
+}
+
+/**
+ * What accepting a job cancels, written with the job in one transaction (so a crash cannot
+ * lose it, and a `stop` answers once stored): a `stop` ends its deployment's live jobs;
+ * with `coalesce`, a newer queued job supersedes the queued ones of its type stored before it.
+ */
+export function submissionEffects(job: NewJob, registry: PluginRegistry, config: Pick<PluginsConfig, "taskTypes">): EffectInput[] {
+  if (!job.deploymentId || job.state !== "queued") return [];
+  const effects: EffectInput[] = [];
+  const scope = registry.taskType(job.type)?.def.cancelsOnSubmit?.({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: 0, params: job.params });
+  if (scope) effects.push(cancelMatchingEffect({ deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` }));
+  if (config.taskTypes[job.type]?.coalesce) {
+    effects.push(cancelMatchingEffect({ deploymentId: job.deploymentId, type: job.type, states: ["queued"], storedBefore: job.id, exceptId: job.id, reason: `superseded by job ${job.id}`, by: `job:${job.id}` }));
+  }
+  return effects;
 }
 
 /** Not a failure: the effect waits on something under way (a launch in flight). */
