@@ -2,10 +2,12 @@ import path from "node:path";
 import { blacktreeError } from "../errors";
 import type { JobStore } from "./job-store";
 import type { SecretBox } from "../secrets/secret-box";
+import { PostgresJobStore } from "./postgres/postgres-store";
 import { SqliteJobStore } from "./sqlite/sqlite-store";
 
 export type { JobStore } from "./job-store";
 export { SqliteJobStore } from "./sqlite/sqlite-store";
+export { PostgresJobStore } from "./postgres/postgres-store";
 
 export const SQLITE_FILE_NAME = "blacktree.db";
 
@@ -16,8 +18,6 @@ export const SQLITE_FILE_NAME = "blacktree.db";
 export function createStore(opts: { databaseUrl?: string; dataDir: string; secrets: SecretBox }): JobStore {
   const url = opts.databaseUrl?.trim();
   if (!url) return new SqliteJobStore({ file: path.join(opts.dataDir, SQLITE_FILE_NAME), secrets: opts.secrets });
-  if (/^postgres(ql)?:\/\//i.test(url)) {
-    throw blacktreeError("CONFIG_INVALID", "DATABASE_URL points at PostgreSQL, but the PostgreSQL store dialect is not built yet; unset DATABASE_URL to use the embedded SQLite store");
-  }
+  if (/^postgres(ql)?:\/\//i.test(url)) return new PostgresJobStore({ url, secrets: opts.secrets });
   throw blacktreeError("CONFIG_INVALID", "DATABASE_URL must be a postgres:// or postgresql:// URL", { fields: [{ field: "DATABASE_URL", message: "must start with postgres:// or postgresql://" }] });
 }

@@ -180,6 +180,13 @@ export interface JobStore {
   /** Stores effects outside a transition (e.g. an effect that schedules another). */
   addEffects(jobId: string, effects: EffectInput[]): Promise<void>;
 
+  /**
+   * Takes or renews the lease `name` for `holder` until now + ttlMs, unless another holder's
+   * lease is still running; true when `holder` holds it now.
+   */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, holder: string): Promise<void>;
+
   /** Announces every commit that changed jobs or effects; returns the unsubscribe. */
   onCommit(listener: (change: StoreChange) => void): () => void;
 

@@ -183,6 +183,25 @@ export const MIGRATIONS: readonly Migration[] = [
           done_at ${t.bigint}
         )`,
         `CREATE INDEX effects_due_idx ON effects (run_after) WHERE done_at IS NULL`,
+        // Leases: one holder at a time of a loop that must not run twice (a status sink's
+        // drain, the reaper), taken over when the holder stops renewing.
+        `CREATE TABLE leases (
+          name TEXT PRIMARY KEY,
+          holder TEXT NOT NULL,
+          expires_at ${t.bigint} NOT NULL
+        )`,
+        ...(dialect === "postgres"
+          ? [
+              // The order of storing (SQLite has the rowid): claims break ties of one millisecond with it.
+              `ALTER TABLE jobs ADD COLUMN stored BIGINT GENERATED ALWAYS AS IDENTITY`,
+              `CREATE INDEX jobs_claim_stored_idx ON jobs (state, type, priority DESC, created_at, stored)`,
+              // Identity values follow inserts, not commits: the drain gives each committed event
+              // its position in commit order, and sinks read by position (see the store).
+              `ALTER TABLE events ADD COLUMN pos BIGINT`,
+              `CREATE UNIQUE INDEX events_pos_idx ON events (pos)`,
+              `CREATE INDEX events_unplaced_idx ON events (seq) WHERE pos IS NULL`,
+            ]
+          : []),
       ];
     },
   },

@@ -1,17 +1,18 @@
 /**
  * One claimer process of the multi-process claim test: loops `claimJobs` on a shared
- * SQLite file, holds each claimed job for a short random time, ends it (`succeeded`),
+ * store (STORE_FILE: SQLite, or DATABASE_URL: PostgreSQL), holds each claimed job for a short random time, ends it (`succeeded`),
  * and when nothing is left prints the ids it claimed as one JSON line.
  *
- * env: STORE_FILE, LIMITS (JSON), MAX_PER_CLAIM, HOLD_MS (upper bound of the random hold)
+ * env: STORE_FILE or DATABASE_URL, LIMITS (JSON), MAX_PER_CLAIM, HOLD_MS (upper bound of the random hold)
  * stdin: waits for one line before it starts, so that all claimers start together.
  */
+import { PostgresJobStore } from "../../lib/store/postgres/postgres-store";
 import { SqliteJobStore } from "../../lib/store/sqlite/sqlite-store";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
-  const store = new SqliteJobStore({ file: process.env.STORE_FILE! });
+  const store = process.env.DATABASE_URL ? new PostgresJobStore({ url: process.env.DATABASE_URL }) : new SqliteJobStore({ file: process.env.STORE_FILE! });
   const limits = JSON.parse(process.env.LIMITS!);
   const max = Number(process.env.MAX_PER_CLAIM ?? 3);
   const holdMs = Number(process.env.HOLD_MS ?? 15);

@@ -5,11 +5,38 @@ import { blacktreeError } from "../../errors";
 import { attemptKey, HOLDING_ATTEMPT_STATES } from "../../jobs/model";
 import type { Attempt, AttemptState, Job, JobEvent, NewJob } from "../../jobs/model";
 import { wakeAt } from "../../jobs/deadlines";
-import { FINAL_STATES, INITIAL_STATES, assertTransition } from "../../jobs/states";
+import { FINAL_STATES, assertTransition } from "../../jobs/states";
 import type { JobState } from "../../jobs/states";
 import { blockedScopes, countJob, emptyCounts, exceededScope } from "../../jobs/limits";
 import type { ActiveCounts } from "../../jobs/limits";
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrationsTableSql } from "../schema";
+import {
+  ATTEMPT_COLUMNS,
+  ATTEMPT_PATCH_COLUMNS,
+  AttemptRow,
+  checkInitial,
+  claimOrder,
+  decodeCursor,
+  DeadLetterRow,
+  EffectRow,
+  Encoder,
+  encodeCursor,
+  EventRow,
+  holdAfter,
+  JOB_PATCH_COLUMNS,
+  JobRow,
+  pageSize,
+  secretContext,
+  snapshotOf,
+  toAttempt,
+  toDeadLetter,
+  toEffect,
+  toEvent,
+  toJob,
+  toJson,
+  unprefix,
+  UNCHOSEN_TARGET,
+} from "../rows";
 import type { SecretBox } from "../../secrets/secret-box";
 import type {
   ActiveAttempt,
@@ -21,15 +48,12 @@ import type {
   EffectInput,
   EventInput,
   JobFilter,
-  JobPatch,
   JobStore,
   NewDeadLetter,
   StoreChange,
   TransitionRequest,
 } from "../job-store";
 
-const DEFAULT_PAGE = 50;
-const MAX_PAGE = 500;
 const BUSY_TIMEOUT_MS = 5000;
 /** Attempt states that hold compute, as SQL. */
 const HOLDING_SQL = HOLDING_ATTEMPT_STATES.map((s) => `'${s}'`).join(", ");
@@ -334,6 +358,23 @@ export class SqliteJobStore implements JobStore {
     await this.write(() => this.insertEffects(jobId, effects, this.now()));
   }
 
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.write(() => {
+      const now = this.now();
+      const row = this.stmt(
+        `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE leases.holder = excluded.holder OR leases.expires_at <= ?
+         RETURNING holder`,
+      ).get(name, holder, now + ttlMs, now) as { holder: string } | undefined;
+      return row?.holder === holder;
+    });
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.write(() => this.stmt("DELETE FROM leases WHERE name = ? AND holder = ?").run(name, holder));
+  }
+
   onCommit(listener: (change: StoreChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -602,231 +643,6 @@ export class SqliteJobStore implements JobStore {
   }
 }
 
-/** Stored in attempts.target until the dispatcher routes a job that named no target. */
-export const UNCHOSEN_TARGET = "";
-
-// ---- rows and their mapping ----
-
-interface JobRow {
-  id: string;
-  type: string;
-  state: string;
-  deployment_id: string | null;
-  priority: number;
-  target: string | null;
-  concurrency_key: string | null;
-  params: string;
-  timeouts: string;
-  retry: string;
-  attempt: number;
-  source: string;
-  parent_id: string | null;
-  created_at: number;
-  updated_at: number;
-  run_after: number | null;
-  deadline: number | null;
-  result: string | null;
-  error: string | null;
-  version: number;
-  submitted_by: string | null;
-}
-
-interface AttemptRow {
-  job_id: string;
-  attempt: number;
-  target: string;
-  key: string;
-  handle: string | null;
-  state: string;
-  launched_at: number;
-  started_at: number | null;
-  ended_at: number | null;
-  heartbeat_at: number | null;
-  exit_code: number | null;
-  outcome: string | null;
-  reason: string | null;
-  result: string | null;
-  log: string | null;
-}
-
-const ATTEMPT_COLUMNS: readonly (keyof AttemptRow)[] = [
-  "job_id", "attempt", "target", "key", "handle", "state", "launched_at", "started_at",
-  "ended_at", "heartbeat_at", "exit_code", "outcome", "reason", "result", "log",
-];
-
-interface EventRow {
-  seq: number;
-  job_id: string;
-  kind: string;
-  from_state: string | null;
-  to_state: string | null;
-  attempt: number | null;
-  data: string;
-  at: number;
-}
-
-function toJob(r: JobRow): Job {
-  return {
-    id: r.id,
-    type: r.type,
-    state: r.state as JobState,
-    deploymentId: r.deployment_id,
-    priority: r.priority,
-    target: r.target,
-    concurrencyKey: r.concurrency_key,
-    params: JSON.parse(r.params),
-    timeouts: JSON.parse(r.timeouts),
-    retry: JSON.parse(r.retry),
-    attempt: r.attempt,
-    source: r.source as Job["source"],
-    parentId: r.parent_id,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    runAfter: r.run_after,
-    deadline: r.deadline,
-    result: fromJson(r.result),
-    error: fromJson(r.error),
-    version: r.version,
-    submittedBy: r.submitted_by ?? null,
-  };
-}
-
-function toAttempt(r: AttemptRow): Attempt {
-  return {
-    jobId: r.job_id,
-    attempt: r.attempt,
-    target: r.target,
-    key: r.key,
-    handle: fromJson(r.handle),
-    state: r.state as AttemptState,
-    launchedAt: r.launched_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    heartbeatAt: r.heartbeat_at,
-    exitCode: r.exit_code,
-    outcome: r.outcome as Attempt["outcome"],
-    reason: r.reason,
-    result: fromJson(r.result),
-    log: r.log,
-  };
-}
-
-function toActive(row: JobRow & Record<string, unknown>): ActiveAttempt {
-  return { job: toJob(row), attempt: toAttempt(unprefix<AttemptRow>(row, "a_")) };
-}
-
-interface EffectRow {
-  id: number;
-  job_id: string;
-  kind: string;
-  payload: string;
-  created_at: number;
-  run_after: number;
-  tries: number;
-  last_error: string | null;
-}
-
-function toEffect(r: EffectRow): Effect {
-  return { id: r.id, jobId: r.job_id, kind: r.kind, payload: JSON.parse(r.payload), createdAt: r.created_at, runAfter: r.run_after, tries: r.tries, lastError: r.last_error };
-}
-
-/** Claim order: priority first, then oldest, then as stored (jobs of one commit share a millisecond). */
-function claimOrder(a: JobRow & { stored: number }, b: JobRow & { stored: number }): number {
-  return b.priority - a.priority || a.created_at - b.created_at || a.stored - b.stored;
-}
-
-/** What a final event records of its job: status sinks build results from this, never from a later row. */
-function snapshotOf(job: Job) {
-  return { state: job.state, attempt: job.attempt, result: job.result, error: job.error };
-}
-
-/**
- * The attempt follows its job: one that leaves launching/running ends its attempt's hold
- * on compute (exited) unless the decision keeps it `stopping` until the worker is stopped;
- * one that starts running marks its attempt running.
- */
-function holdAfter(from: JobState, to: JobState, patch: AttemptPatch | undefined, now: number): AttemptPatch | undefined {
-  if (patch?.state !== undefined) return patch;
-  const wasActive = from === "launching" || from === "running";
-  if (to === "running" && wasActive) return { ...patch, state: "running" };
-  if (wasActive && to !== "launching" && to !== "running") return { endedAt: now, ...patch, state: "exited" };
-  return patch;
-}
-
-function checkInitial(input: NewJob): void {
-  if (!INITIAL_STATES.includes(input.state)) {
-    throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });
-  }
-}
-
-function toEvent(r: EventRow): JobEvent {
-  return {
-    seq: r.seq,
-    jobId: r.job_id,
-    kind: r.kind,
-    from: r.from_state as JobState | null,
-    to: r.to_state as JobState | null,
-    attempt: r.attempt,
-    data: JSON.parse(r.data),
-    at: r.at,
-  };
-}
-
-interface DeadLetterRow {
-  id: string;
-  source: string;
-  reason: string;
-  detail: string;
-  body: string;
-  properties: string;
-  received_at: number;
-  replayed_at: number | null;
-  replay_count: number;
-}
-
-function toDeadLetter(r: DeadLetterRow): DeadLetter {
-  return {
-    id: r.id,
-    source: r.source,
-    reason: r.reason,
-    detail: r.detail,
-    body: r.body,
-    properties: JSON.parse(r.properties),
-    receivedAt: r.received_at,
-    replayedAt: r.replayed_at,
-    replayCount: r.replay_count,
-  };
-}
-
-// ---- patches: which fields map to which columns ----
-
-type Encoder = (value: unknown) => unknown;
-const plain: Encoder = (v) => v;
-
-const JOB_PATCH_COLUMNS: Record<keyof JobPatch, [string, Encoder]> = {
-  attempt: ["attempt", plain],
-  target: ["target", plain],
-  runAfter: ["run_after", plain],
-  deadline: ["deadline", plain],
-  result: ["result", toJson],
-  error: ["error", toJson],
-};
-
-const ATTEMPT_PATCH_COLUMNS: Record<keyof AttemptPatch, [string, Encoder]> = {
-  handle: ["handle", toJson],
-  state: ["state", plain],
-  startedAt: ["started_at", plain],
-  endedAt: ["ended_at", plain],
-  heartbeatAt: ["heartbeat_at", plain],
-  exitCode: ["exit_code", plain],
-  outcome: ["outcome", plain],
-  reason: ["reason", plain],
-  result: ["result", toJson],
-  log: ["log", plain],
-  target: ["target", plain],
-  key: ["key", plain],
-};
-
 /** `, col = ?` for every field present in the patch (undefined means "leave as is"). */
 function assignments<P extends object>(patch: P, columns: Record<keyof P, [string, Encoder]>): { sql: string; values: unknown[] } {
   let sql = "";
@@ -840,47 +656,12 @@ function assignments<P extends object>(patch: P, columns: Record<keyof P, [strin
   }
   return { sql, values };
 }
-
-// ---- small helpers ----
-
-function toJson(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-function fromJson<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
-}
-
 function placeholders(n: number): string {
   return Array.from({ length: n }, () => "?").join(", ");
 }
-
-/** The columns of a joined row that carry `prefix`, without it. */
-function unprefix<T>(row: Record<string, unknown>, prefix: string): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-  return out as T;
+function toActive(row: JobRow & Record<string, unknown>): ActiveAttempt {
+  return { job: toJob(row), attempt: toAttempt(unprefix<AttemptRow>(row, "a_")) };
 }
-
-function pageSize(limit: number | undefined): number {
-  if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_PAGE;
-  return Math.min(MAX_PAGE, Math.max(1, Math.trunc(limit)));
-}
-
-function encodeCursor(job: Pick<Job, "createdAt" | "id">): string {
-  return Buffer.from(`${job.createdAt}:${job.id}`, "utf8").toString("base64url");
-}
-
-function decodeCursor(cursor: string): { createdAt: number; id: string } {
-  const text = Buffer.from(cursor, "base64url").toString("utf8");
-  const match = /^(\d{1,16}):(.+)$/s.exec(text);
-  // Buffer.from skips characters it cannot decode: a cursor must re-encode to itself.
-  if (!match || Buffer.from(text, "utf8").toString("base64url") !== cursor) {
-    throw blacktreeError("BAD_REQUEST", "Invalid cursor", { fields: [{ field: "cursor", message: "is not a cursor returned by a previous page" }] });
-  }
-  return { createdAt: Number(match[1]), id: match[2] };
-}
-
 function isMemory(file: string): boolean {
   return file === ":memory:" || file === "";
 }
@@ -901,7 +682,3 @@ function normalizeError(err: unknown): unknown {
   return err;
 }
 
-/** Binds a sealed secret to its row: the same ciphertext under another job or name does not open. */
-function secretContext(jobId: string, name: string): string {
-  return `job_secrets:${jobId}:${name}`;
-}

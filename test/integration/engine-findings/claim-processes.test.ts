@@ -12,7 +12,10 @@ import { ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { NewJob } from "../../../lib/jobs/model";
+import type { JobStore } from "../../../lib/store/job-store";
+import { PostgresJobStore } from "../../../lib/store/postgres/postgres-store";
 import { SqliteJobStore } from "../../../lib/store/sqlite/sqlite-store";
+import { createDatabase } from "../../support/postgres";
 import { tempDir } from "../../support/orchestrator";
 import { newJob } from "../../support/jobs";
 
@@ -28,9 +31,12 @@ function job(i: number): NewJob {
   return newJob(`mp-${String(i).padStart(4, "0")}`, { type: TYPES[i % TYPES.length], priority: i % 7 === 0 ? 5 : 0, concurrencyKey: `k-${i % KEYS}` });
 }
 
-function startClaimer(file: string) {
+/** Where the claimers' shared store is: a SQLite file or a PostgreSQL database. */
+type Where = { STORE_FILE: string } | { DATABASE_URL: string };
+
+function startClaimer(where: Where) {
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--import", TSX, WORKER], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, STORE_FILE: file, LIMITS: JSON.stringify(LIMITS), MAX_PER_CLAIM: "5", HOLD_MS: "15" },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...where, LIMITS: JSON.stringify(LIMITS), MAX_PER_CLAIM: "5", HOLD_MS: "15" },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";
@@ -52,15 +58,25 @@ function startClaimer(file: string) {
   return { child, ready, done };
 }
 
-test(`${PROCESSES} processes claiming ${JOBS} jobs from one SQLite file: no job claimed twice, no limit ever exceeded`, async () => {
-  const file = path.join(tempDir("blacktree-claims-"), "blacktree.db");
-  const seed = new SqliteJobStore({ file });
+describe.each([
+  ["SQLite file", async () => {
+    const file = path.join(tempDir("blacktree-claims-"), "blacktree.db");
+    return { where: { STORE_FILE: file } as Where, open: () => new SqliteJobStore({ file }) as JobStore, drop: async () => undefined };
+  }],
+  ["PostgreSQL database", async () => {
+    const db = await createDatabase("claims");
+    return { where: { DATABASE_URL: db.url } as Where, open: () => new PostgresJobStore({ url: db.url }) as JobStore, drop: () => db.drop() };
+  }],
+])("%s", (_name, shared) => {
+test(`${PROCESSES} processes claiming ${JOBS} jobs from one store: no job claimed twice, no limit ever exceeded`, async () => {
+  const { where, open, drop } = await shared();
+  const seed = open();
   await seed.migrate();
-  for (let i = 0; i < JOBS; i++) await seed.createJob(job(i), 1_700_000_000_000 + i);
+  await seed.createJobs(Array.from({ length: JOBS }, (_, i) => job(i)), 1_700_000_000_000);
   await seed.close();
 
-  const claimers = Array.from({ length: PROCESSES }, () => startClaimer(file));
-  const sampler = new SqliteJobStore({ file });
+  const claimers = Array.from({ length: PROCESSES }, () => startClaimer(where));
+  const sampler = open();
   const violations: string[] = [];
   const max = { global: 0, build: 0, deploy: 0, test: 0, perKey: 0 };
   let samples = 0;
@@ -101,5 +117,7 @@ test(`${PROCESSES} processes claiming ${JOBS} jobs from one SQLite file: no job 
   } finally {
     for (const c of claimers) if (c.child.exitCode === null) c.child.kill("SIGKILL");
     await sampler.close();
+    await drop();
   }
 }, 90_000);
+});

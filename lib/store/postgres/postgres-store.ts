@@ -1,0 +1,630 @@
+import { Pool, PoolClient, types as pgTypes } from "pg";
+import { blacktreeError } from "../../errors";
+import { wakeAt } from "../../jobs/deadlines";
+import { blockedScopes, countJob, emptyCounts, exceededScope } from "../../jobs/limits";
+import type { ActiveCounts } from "../../jobs/limits";
+import { attemptKey, HOLDING_ATTEMPT_STATES } from "../../jobs/model";
+import type { Attempt, AttemptState, Job, JobEvent, NewJob } from "../../jobs/model";
+import { assertTransition, FINAL_STATES } from "../../jobs/states";
+import type { JobState } from "../../jobs/states";
+import type { SecretBox } from "../../secrets/secret-box";
+import type {
+  ActiveAttempt,
+  AttemptPatch,
+  Claim,
+  ClaimRequest,
+  DeadLetter,
+  Effect,
+  EffectInput,
+  EventInput,
+  JobFilter,
+  JobStore,
+  NewDeadLetter,
+  StoreChange,
+  TransitionRequest,
+} from "../job-store";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrationsTableSql } from "../schema";
+import {
+  ATTEMPT_COLUMNS,
+  ATTEMPT_PATCH_COLUMNS,
+  AttemptRow,
+  checkInitial,
+  claimOrder,
+  decodeCursor,
+  DeadLetterRow,
+  EffectRow,
+  encodeCursor,
+  EventRow,
+  holdAfter,
+  JOB_PATCH_COLUMNS,
+  JobRow,
+  pageSize,
+  secretContext,
+  snapshotOf,
+  toAttempt,
+  toDeadLetter,
+  toEffect,
+  toEvent,
+  toJob,
+  toJson,
+  unprefix,
+  UNCHOSEN_TARGET,
+} from "../rows";
+
+/** Keys of the advisory locks the store takes (one namespace, `hashtext` of a name). */
+const LOCKS = { migrate: "blacktree.migrate", claim: "blacktree.claim", place: "blacktree.outbox.place" } as const;
+/** Events given their outbox position per drain pass, at most. */
+const PLACE_BATCH = 10_000;
+/** Transactions that lost to a concurrent one (serialization failure, deadlock) are run again this often. */
+const TX_TRIES = 5;
+
+/** BIGINT columns (epoch ms, sequence numbers) as numbers: they stay below 2^53. */
+const TYPES = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === 20) return (value: string) => Number(value);
+    return pgTypes.getTypeParser(oid, format as "text");
+  },
+};
+
+interface Tx {
+  one<T>(sql: string, params?: unknown[]): Promise<T | undefined>;
+  all<T>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/**
+ * The PostgreSQL dialect, for more than one node. Same schema, migrations and semantics as
+ * SQLite; what differs is how concurrency is made safe:
+ * - every transition reads the job `FOR UPDATE`, then compares state, attempt and version;
+ * - claims take one advisory lock per transaction, so limits hold cluster-wide, and skip
+ *   rows other transactions hold (`SKIP LOCKED`);
+ * - the outbox: identity values are assigned at insert, not at commit, so a drain reading
+ *   `seq > cursor` could skip a row whose transaction commits late. Each event gets its
+ *   position (`pos`) only once it is committed, from one placer at a time (an advisory
+ *   lock), in the order the placer sees commits; sinks read by position. A job's events are
+ *   written under its row lock, so they are placed in their own order.
+ */
+export class PostgresJobStore implements JobStore {
+  readonly dialect = "postgres";
+  private readonly pool: Pool;
+  private readonly secrets: SecretBox | null;
+  private readonly listeners = new Set<(change: StoreChange) => void>();
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(opts: { url: string; secrets?: SecretBox; clock?: () => number; poolSize?: number }) {
+    this.pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, types: TYPES as never });
+    // An idle client that loses its connection must not crash the process; the next query reports it.
+    this.pool.on("error", () => undefined);
+    this.secrets = opts.secrets ?? null;
+    this.now = opts.clock ?? Date.now;
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.connect();
+    try {
+      // One migrator at a time across nodes: the others wait, then find the work done.
+      await client.query("SELECT pg_advisory_lock(hashtext($1))", [LOCKS.migrate]);
+      await client.query(migrationsTableSql("postgres"));
+      const applied = new Set((await client.query<{ version: number }>("SELECT version FROM schema_migrations")).rows.map((r) => r.version));
+      const newest = Math.max(0, ...applied);
+      if (newest > LATEST_SCHEMA_VERSION) {
+        throw blacktreeError("CONFIG_INVALID", `The database schema is at version ${newest}, newer than this build knows (${LATEST_SCHEMA_VERSION})`);
+      }
+      for (const migration of MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        await client.query("BEGIN");
+        try {
+          for (const sql of migration.statements("postgres")) await client.query(sql);
+          await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [migration.version, migration.name, Date.now()]);
+          await client.query("COMMIT");
+        } catch (err) {
+          await client.query("ROLLBACK");
+          throw err;
+        }
+      }
+    } finally {
+      await client.query("SELECT pg_advisory_unlock(hashtext($1))", [LOCKS.migrate]).catch(() => undefined);
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.read((q) => q.one("SELECT 1"));
+  }
+
+  async createJob(input: NewJob, now = this.now()): Promise<{ job: Job; created: boolean }> {
+    checkInitial(input);
+    return this.write(async (q, change) => this.insertJob(q, change, input, now));
+  }
+
+  async createJobs(inputs: NewJob[], now = this.now()): Promise<Array<{ job: Job; created: boolean }>> {
+    inputs.forEach(checkInitial);
+    if (inputs.length === 0) return [];
+    return this.write(async (q, change) => {
+      const out = [];
+      for (const input of inputs) out.push(await this.insertJob(q, change, input, now));
+      return out;
+    });
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    return this.read(async (q) => {
+      const row = await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1", [id]);
+      return row ? toJob(row) : null;
+    });
+  }
+
+  async listJobs(filter: JobFilter): Promise<{ items: Job[]; nextCursor: string | null }> {
+    const limit = pageSize(filter.limit);
+    const after = filter.cursor === undefined ? null : decodeCursor(filter.cursor);
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const add = (sql: string, ...params: unknown[]) => {
+      // `?` placeholders become $n in order.
+      where.push(sql.replace(/\?/g, () => `$${values.push(params.shift()) }`));
+    };
+    if (filter.state !== undefined) add("state = ?", filter.state);
+    if (filter.type !== undefined) add("type = ?", filter.type);
+    if (filter.deploymentId !== undefined) add("deployment_id = ?", filter.deploymentId);
+    if (filter.submittedBy !== undefined) add("submitted_by = ?", filter.submittedBy);
+    if (after) add("(created_at < ? OR (created_at = ? AND id < ?))", after.createdAt, after.createdAt, after.id);
+    values.push(limit + 1);
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT $${values.length}`;
+    const rows = await this.read((q) => q.all<JobRow>(sql, values));
+    const items = rows.slice(0, limit).map(toJob);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]) : null };
+  }
+
+  async jobsInStates(states: readonly JobState[], limit?: number): Promise<Job[]> {
+    if (states.length === 0) return [];
+    const rows = await this.read((q) =>
+      q.all<JobRow>(`SELECT * FROM jobs WHERE state = ANY($1::text[]) ORDER BY created_at, id ${limit === undefined ? "" : "LIMIT $2"}`, limit === undefined ? [states] : [states, Math.max(0, Math.trunc(limit))]),
+    );
+    return rows.map(toJob);
+  }
+
+  async countByState(): Promise<Array<{ state: JobState; type: string; target: string | null; count: number }>> {
+    const rows = await this.read((q) => q.all<{ state: string; type: string; target: string | null; count: number }>("SELECT state, type, target, COUNT(*)::bigint AS count FROM jobs GROUP BY state, type, target ORDER BY state, type, target"));
+    return rows.map((r) => ({ state: r.state as JobState, type: r.type, target: r.target, count: Number(r.count) }));
+  }
+
+  async transition(id: string, req: TransitionRequest): Promise<Job | null> {
+    const from: readonly JobState[] = typeof req.from === "string" ? [req.from] : req.from;
+    for (const state of from) assertTransition(state, req.to);
+    return this.write(async (q, change) => {
+      const now = req.now ?? this.now();
+      const current = await q.one<{ state: JobState; attempt: number; version: number }>("SELECT state, attempt, version FROM jobs WHERE id = $1 FOR UPDATE", [id]);
+      if (!current || !from.includes(current.state)) return null;
+      if (req.expect?.attempt !== undefined && req.expect.attempt !== current.attempt) return null;
+      if (req.expect?.version !== undefined && req.expect.version !== current.version) return null;
+      const patch = assignments(req.patch ?? {}, JOB_PATCH_COLUMNS, 3);
+      const row = await q.one<JobRow>(`UPDATE jobs SET state = $1, version = version + 1, updated_at = $2${patch.sql} WHERE id = $${patch.next} RETURNING *`, [req.to, now, ...patch.values, id]);
+      const job = toJob(row!);
+      const attemptPatch = holdAfter(current.state, req.to, req.attempt, now);
+      const attempt = job.attempt > 0 ? (attemptPatch ? await this.patchAttempt(q, id, job.attempt, attemptPatch) : null) ?? (await this.selectAttempt(q, id, job.attempt)) : null;
+      await this.setWake(q, job, attempt);
+      const final = FINAL_STATES.includes(req.to);
+      if (final) await q.all("DELETE FROM job_secrets WHERE job_id = $1", [id]);
+      await this.insertEvent(q, id, {
+        kind: req.event?.kind ?? `job.${req.to}`,
+        from: current.state,
+        to: req.to,
+        attempt: job.attempt || null,
+        data: { ...(req.event?.data ?? {}), ...(final ? { snapshot: snapshotOf(job) } : {}) },
+        at: now,
+      });
+      await this.insertEffects(q, change, id, req.effects ?? [], now);
+      changed(change, job);
+      return job;
+    });
+  }
+
+  async claimJobs(req: ClaimRequest): Promise<Claim[]> {
+    if (req.max <= 0) return [];
+    return this.write(async (q, change) => {
+      // One claimer at a time, cluster-wide: the counts below stay true until this commits.
+      await q.one("SELECT pg_advisory_xact_lock(hashtext($1))", [LOCKS.claim]);
+      const counts = await this.heldCounts(q);
+      const claims: Claim[] = [];
+      for (let round = 0; claims.length < req.max && round < 1000; round++) {
+        if (req.limits.global !== undefined && counts.global >= req.limits.global) break;
+        const blocked = blockedScopes(counts, req.limits);
+        const want = req.max - claims.length;
+        const types = (await this.queuedTypes(q)).filter((t) => !blocked.types.includes(t));
+        const rows: Array<JobRow & { stored: number }> = [];
+        for (const type of types) {
+          rows.push(
+            ...(await q.all<JobRow & { stored: number }>(
+              `SELECT * FROM jobs WHERE state = 'queued' AND type = $1 AND (run_after IS NULL OR run_after <= $2)
+                 AND (target IS NULL OR target <> ALL($3::text[])) AND (concurrency_key IS NULL OR concurrency_key <> ALL($4::text[]))
+               ORDER BY priority DESC, created_at, stored LIMIT $5 FOR UPDATE SKIP LOCKED`,
+              [type, req.now, blocked.targets, blocked.keys, want],
+            )),
+          );
+        }
+        let filled = false;
+        for (const candidate of rows.sort(claimOrder).slice(0, want).map(toJob)) {
+          if (exceededScope(counts, candidate, req.limits) !== null) {
+            filled = true;
+            continue;
+          }
+          claims.push(await this.claimOne(q, change, candidate, req.now));
+          countJob(counts, candidate);
+        }
+        if (!filled) break;
+      }
+      return claims;
+    });
+  }
+
+  async getAttempts(jobId: string): Promise<Attempt[]> {
+    return (await this.read((q) => q.all<AttemptRow>("SELECT * FROM attempts WHERE job_id = $1 ORDER BY attempt", [jobId]))).map(toAttempt);
+  }
+
+  async getAttempt(jobId: string, attempt: number): Promise<Attempt | null> {
+    return this.read((q) => this.selectAttempt(q, jobId, attempt));
+  }
+
+  async updateAttempt(jobId: string, attempt: number, patch: AttemptPatch, opts: { event?: EventInput; onlyIfState?: readonly AttemptState[] } = {}): Promise<Attempt | null> {
+    return this.write(async (q, change) => {
+      const row = await q.one<AttemptRow>("SELECT * FROM attempts WHERE job_id = $1 AND attempt = $2 FOR UPDATE", [jobId, attempt]);
+      if (!row) return null;
+      const current = toAttempt(row);
+      if (opts.onlyIfState && !opts.onlyIfState.includes(current.state)) return null;
+      const updated = (await this.patchAttempt(q, jobId, attempt, patch)) ?? current;
+      if (patch.heartbeatAt !== undefined || patch.startedAt !== undefined) {
+        const jobRow = await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1", [jobId]);
+        if (jobRow && jobRow.attempt === attempt) await this.setWake(q, toJob(jobRow), updated);
+      }
+      if (opts.event) await this.insertEvent(q, jobId, { kind: opts.event.kind ?? "attempt.updated", from: null, to: null, attempt, data: opts.event.data ?? {}, at: this.now() });
+      if (patch.state !== undefined) change.jobIds.push(jobId);
+      return updated;
+    });
+  }
+
+  async activeAttempts(limit = 100_000): Promise<ActiveAttempt[]> {
+    const rows = await this.read((q) =>
+      q.all<JobRow & Record<string, unknown>>(
+        `SELECT j.*, ${ATTEMPT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(", ")} FROM attempts a JOIN jobs j ON j.id = a.job_id
+         WHERE a.state = ANY($1::text[]) ORDER BY a.launched_at, a.job_id, a.attempt LIMIT $2`,
+        [HOLDING_ATTEMPT_STATES, Math.max(0, Math.trunc(limit))],
+      ),
+    );
+    return rows.map(toActive);
+  }
+
+  async attemptByKey(key: string): Promise<ActiveAttempt | null> {
+    const row = await this.read((q) => q.one<JobRow & Record<string, unknown>>(`SELECT j.*, ${ATTEMPT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(", ")} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.key = $1`, [key]));
+    return row ? toActive(row) : null;
+  }
+
+  async dueJobs(now: number, limit: number): Promise<Job[]> {
+    return (await this.read((q) => q.all<JobRow>("SELECT * FROM jobs WHERE wake_at <= $1 ORDER BY wake_at LIMIT $2", [now, Math.max(0, Math.trunc(limit))]))).map(toJob);
+  }
+
+  async refreshWake(id: string): Promise<void> {
+    await this.write(async (q) => {
+      const row = await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1 FOR UPDATE", [id]);
+      if (!row) return;
+      const job = toJob(row);
+      await this.setWake(q, job, job.attempt > 0 ? await this.selectAttempt(q, id, job.attempt) : null);
+    });
+  }
+
+  async nextWake(): Promise<number | null> {
+    return (await this.read((q) => q.one<{ at: number | null }>("SELECT MIN(wake_at) AS at FROM jobs WHERE wake_at IS NOT NULL")))?.at ?? null;
+  }
+
+  async leaseEffects(now: number, limit: number, leaseMs: number): Promise<Effect[]> {
+    const rows = await this.write((q) =>
+      q.all<EffectRow>(
+        `UPDATE effects SET leased_until = $1 WHERE id IN (
+           SELECT id FROM effects WHERE done_at IS NULL AND run_after <= $2 AND (leased_until IS NULL OR leased_until <= $2)
+           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *`,
+        [now + leaseMs, now, Math.max(0, Math.trunc(limit))],
+      ),
+    );
+    return rows.map(toEffect).sort((x, y) => x.id - y.id);
+  }
+
+  async completeEffect(id: number, now = this.now()): Promise<void> {
+    await this.write((q) => q.all("UPDATE effects SET done_at = $1, leased_until = NULL WHERE id = $2", [now, id]));
+  }
+
+  async failEffect(id: number, error: string, retryAt: number, countsAsTry = true): Promise<void> {
+    await this.write((q) => q.all("UPDATE effects SET tries = tries + $1, last_error = $2, run_after = $3, leased_until = NULL WHERE id = $4", [countsAsTry ? 1 : 0, error.slice(0, 1000), retryAt, id]));
+  }
+
+  async addEffects(jobId: string, effects: EffectInput[]): Promise<void> {
+    await this.write((q, change) => this.insertEffects(q, change, jobId, effects, this.now()));
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = this.now();
+    const row = await this.write((q) =>
+      q.one<{ holder: string }>(
+        `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE leases.holder = excluded.holder OR leases.expires_at <= $4 RETURNING holder`,
+        [name, holder, now + ttlMs, now],
+      ),
+    );
+    return row?.holder === holder;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.write((q) => q.all("DELETE FROM leases WHERE name = $1 AND holder = $2", [name, holder]));
+  }
+
+  onCommit(listener: (change: StoreChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async getSecrets(jobId: string): Promise<Record<string, string>> {
+    const rows = await this.read((q) => q.all<{ name: string; value: string }>("SELECT name, value FROM job_secrets WHERE job_id = $1 ORDER BY name", [jobId]));
+    return Object.fromEntries(rows.map((r) => [r.name, this.secretBox().open(r.value, secretContext(jobId, r.name))]));
+  }
+
+  async getEvents(jobId: string): Promise<JobEvent[]> {
+    await this.placeEvents();
+    const rows = await this.read((q) => q.all<EventRow & { pos: number | null }>("SELECT * FROM events WHERE job_id = $1 ORDER BY seq", [jobId]));
+    return rows.map(positioned);
+  }
+
+  async readEvents(afterSeq: number, limit: number): Promise<JobEvent[]> {
+    await this.placeEvents();
+    const rows = await this.read((q) => q.all<EventRow & { pos: number | null }>("SELECT * FROM events WHERE pos > $1 ORDER BY pos LIMIT $2", [afterSeq, Math.max(0, Math.trunc(limit))]));
+    return rows.map(positioned);
+  }
+
+  async getCursor(sink: string): Promise<number> {
+    return (await this.read((q) => q.one<{ seq: number }>("SELECT seq FROM sink_cursors WHERE sink = $1", [sink])))?.seq ?? 0;
+  }
+
+  async setCursor(sink: string, seq: number): Promise<void> {
+    await this.write((q) => q.all("INSERT INTO sink_cursors (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq", [sink, seq]));
+  }
+
+  async addDeadLetter(letter: NewDeadLetter): Promise<{ letter: DeadLetter; created: boolean }> {
+    return this.write(async (q) => {
+      const row = await q.one<DeadLetterRow>(
+        `INSERT INTO dead_letters (id, source, reason, detail, body, properties, received_at, replayed_at, replay_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 0) ON CONFLICT (id) DO NOTHING RETURNING *`,
+        [letter.id, letter.source, letter.reason, letter.detail, letter.body, JSON.stringify(letter.properties), letter.receivedAt],
+      );
+      if (row) return { letter: toDeadLetter(row), created: true };
+      return { letter: toDeadLetter((await q.one<DeadLetterRow>("SELECT * FROM dead_letters WHERE id = $1", [letter.id]))!), created: false };
+    });
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetter | null> {
+    const row = await this.read((q) => q.one<DeadLetterRow>("SELECT * FROM dead_letters WHERE id = $1", [id]));
+    return row ? toDeadLetter(row) : null;
+  }
+
+  async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
+    return (await this.read((q) => q.all<DeadLetterRow>("SELECT * FROM dead_letters ORDER BY received_at DESC, id DESC LIMIT $1", [pageSize(limit)]))).map(toDeadLetter);
+  }
+
+  async markDeadLetterReplayed(id: string, now = this.now()): Promise<DeadLetter | null> {
+    const row = await this.write((q) => q.one<DeadLetterRow>("UPDATE dead_letters SET replayed_at = $1, replay_count = replay_count + 1 WHERE id = $2 RETURNING *", [now, id]));
+    return row ? toDeadLetter(row) : null;
+  }
+
+  // ---- inside transactions ----
+
+  private async insertJob(q: Tx, change: StoreChange, input: NewJob, now: number): Promise<{ job: Job; created: boolean }> {
+    const row = await q.one<JobRow>(
+      `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
+         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $13, $14, $15, NULL, $16, 1, $17)
+       ON CONFLICT (id) DO NOTHING RETURNING *`,
+      [input.id, input.type, input.state, input.deploymentId, input.priority, input.target, input.concurrencyKey, JSON.stringify(input.params), JSON.stringify(input.timeouts), JSON.stringify(input.retry), input.source, input.parentId, now, input.runAfter, input.deadline, toJson(input.error), input.submittedBy ?? null],
+    );
+    if (!row) return { job: toJob((await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1", [input.id]))!), created: false };
+    const job = toJob(row);
+    await this.setWake(q, job, null);
+    for (const [name, value] of Object.entries(input.secrets)) {
+      await q.all("INSERT INTO job_secrets (job_id, name, value) VALUES ($1, $2, $3)", [input.id, name, this.secretBox().seal(value, secretContext(input.id, name))]);
+    }
+    await this.insertEvent(q, input.id, {
+      kind: input.state === "rejected" ? "job.rejected" : "job.created",
+      from: null,
+      to: input.state,
+      attempt: null,
+      data: { type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.state === "rejected" ? { snapshot: snapshotOf(job) } : {}) },
+      at: now,
+    });
+    await this.insertEffects(q, change, input.id, input.effects ?? [], now);
+    changed(change, job);
+    return { job, created: true };
+  }
+
+  private async claimOne(q: Tx, change: StoreChange, job: Job, now: number): Promise<Claim> {
+    const claimed = toJob(
+      (await q.one<JobRow>(`UPDATE jobs SET state = 'launching', attempt = attempt + 1, run_after = NULL, version = version + 1, updated_at = $1 WHERE id = $2 AND state = 'queued' RETURNING *`, [now, job.id]))!,
+    );
+    const attempt = toAttempt(
+      (await q.one<AttemptRow>(`INSERT INTO attempts (job_id, attempt, target, key, handle, state, launched_at) VALUES ($1, $2, $3, $4, NULL, 'launching', $5) RETURNING *`, [claimed.id, claimed.attempt, claimed.target ?? UNCHOSEN_TARGET, attemptKey(claimed.id, claimed.attempt), now]))!,
+    );
+    await this.setWake(q, claimed, attempt);
+    await this.insertEvent(q, claimed.id, { kind: "job.launching", from: "queued", to: "launching", attempt: claimed.attempt, data: { target: claimed.target }, at: now });
+    changed(change, claimed);
+    return { job: claimed, attempt };
+  }
+
+  private async heldCounts(q: Tx): Promise<ActiveCounts> {
+    const rows = await q.all<{ type: string; target: string; concurrency_key: string | null; n: number }>(
+      `SELECT j.type, a.target, j.concurrency_key, COUNT(*)::bigint AS n FROM attempts a JOIN jobs j ON j.id = a.job_id
+       WHERE a.state = ANY($1::text[]) GROUP BY j.type, a.target, j.concurrency_key`,
+      [HOLDING_ATTEMPT_STATES],
+    );
+    const counts = emptyCounts();
+    for (const r of rows) countJob(counts, { type: r.type, target: r.target || null, concurrencyKey: r.concurrency_key }, Number(r.n));
+    return counts;
+  }
+
+  /** The task types with queued jobs: a skip-scan of the claim index, one probe per type. */
+  private async queuedTypes(q: Tx): Promise<string[]> {
+    const rows = await q.all<{ type: string }>(
+      `WITH RECURSIVE t(type) AS (
+         SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued')
+         UNION ALL
+         SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued' AND type > t.type) FROM t WHERE t.type IS NOT NULL
+       ) SELECT type FROM t WHERE type IS NOT NULL`,
+    );
+    return rows.map((r) => r.type);
+  }
+
+  private async patchAttempt(q: Tx, jobId: string, attempt: number, patch: AttemptPatch): Promise<Attempt | null> {
+    const set = assignments(patch, ATTEMPT_PATCH_COLUMNS, 1);
+    if (!set.values.length) return null;
+    const row = await q.one<AttemptRow>(`UPDATE attempts SET ${set.sql.slice(2)} WHERE job_id = $${set.next} AND attempt = $${set.next + 1} RETURNING *`, [...set.values, jobId, attempt]);
+    return row ? toAttempt(row) : null;
+  }
+
+  private async selectAttempt(q: Tx, jobId: string, attempt: number): Promise<Attempt | null> {
+    const row = await q.one<AttemptRow>("SELECT * FROM attempts WHERE job_id = $1 AND attempt = $2", [jobId, attempt]);
+    return row ? toAttempt(row) : null;
+  }
+
+  private async setWake(q: Tx, job: Job, attempt: Attempt | null): Promise<void> {
+    await q.all("UPDATE jobs SET wake_at = $1 WHERE id = $2", [wakeAt(job, attempt), job.id]);
+  }
+
+  private async insertEvent(q: Tx, jobId: string, e: Omit<JobEvent, "seq" | "jobId">): Promise<void> {
+    await q.all("INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at) VALUES ($1, $2, $3, $4, $5, $6, $7)", [jobId, e.kind, e.from, e.to, e.attempt, JSON.stringify(e.data), e.at]);
+  }
+
+  private async insertEffects(q: Tx, change: StoreChange, jobId: string, effects: readonly EffectInput[], now: number): Promise<void> {
+    for (const e of effects) await q.all("INSERT INTO effects (job_id, kind, payload, created_at, run_after, tries) VALUES ($1, $2, $3, $4, $5, 0)", [jobId, e.kind, JSON.stringify(e.payload), now, e.runAfter ?? now]);
+    if (effects.length) change.effects = true;
+  }
+
+  /**
+   * Gives committed events without a position the next positions, in the order of their
+   * insert ids, under one lock: a transaction that commits later is placed later, so a sink
+   * reading past its cursor never skips one. Cheap when nothing waits (a partial index).
+   */
+  private async placeEvents(): Promise<void> {
+    await this.write(async (q) => {
+      if (!(await q.one<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok", [LOCKS.place]))?.ok) return;
+      await q.all(
+        `UPDATE events e SET pos = p.pos FROM (
+           SELECT seq, (SELECT COALESCE(MAX(pos), 0) FROM events) + ROW_NUMBER() OVER (ORDER BY seq) AS pos
+           FROM (SELECT seq FROM events WHERE pos IS NULL ORDER BY seq LIMIT $1) unplaced
+         ) p WHERE e.seq = p.seq`,
+        [PLACE_BATCH],
+      );
+    }, false);
+  }
+
+  // ---- plumbing ----
+
+  private secretBox(): SecretBox {
+    if (!this.secrets) throw blacktreeError("CONFIG_INVALID", "This store was opened without a secrets key and cannot hold job secrets");
+    return this.secrets;
+  }
+
+  private async connect(): Promise<PoolClient> {
+    if (this.closed) throw blacktreeError("STORE_UNAVAILABLE", "The job store is closed");
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  private async read<T>(fn: (q: Tx) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    try {
+      return await fn(txOf(client));
+    } catch (err) {
+      throw normalize(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** One transaction, run again when it lost to a concurrent one; listeners hear what it changed once it committed. */
+  private async write<T>(fn: (q: Tx, change: StoreChange) => Promise<T>, announce = true): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const change: StoreChange = { jobIds: [], states: [], effects: false };
+      const client = await this.connect();
+      let result: T;
+      try {
+        await client.query("BEGIN");
+        result = await fn(txOf(client), change);
+        await client.query("COMMIT");
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        client.release();
+        const code = (err as { code?: string }).code;
+        if ((code === "40001" || code === "40P01") && attempt < TX_TRIES) continue;
+        throw normalize(err);
+      }
+      client.release();
+      if (announce && (change.jobIds.length || change.effects)) for (const listener of this.listeners) listener(change);
+      return result;
+    }
+  }
+}
+
+function txOf(client: PoolClient): Tx {
+  return {
+    async one<T>(sql: string, params: unknown[] = []) {
+      return (await client.query(sql, params)).rows[0] as T | undefined;
+    },
+    async all<T>(sql: string, params: unknown[] = []) {
+      return (await client.query(sql, params)).rows as T[];
+    },
+  };
+}
+
+function changed(change: StoreChange, job: Job): void {
+  change.jobIds.push(job.id);
+  change.states.push(job.state);
+}
+
+function toActive(row: JobRow & Record<string, unknown>): ActiveAttempt {
+  return { job: toJob(row), attempt: toAttempt(unprefix<AttemptRow>(row, "a_")) };
+}
+
+/** An event's outbox position is its `seq` for readers (0 while it waits to be placed). */
+function positioned(row: EventRow & { pos: number | null }): JobEvent {
+  return { ...toEvent(row), seq: row.pos ?? 0 };
+}
+
+/** `, col = $n` for every field present in the patch, numbered from `first`. */
+function assignments<P extends object>(patch: P, columns: Record<keyof P, [string, (v: unknown) => unknown]>, first: number): { sql: string; values: unknown[]; next: number } {
+  let sql = "";
+  const values: unknown[] = [];
+  for (const field of Object.keys(columns) as (keyof P)[]) {
+    const value = patch[field];
+    if (value === undefined) continue;
+    const [column, encode] = columns[field];
+    values.push(encode(value));
+    sql += `, ${column} = $${first + values.length - 1}`;
+  }
+  return { sql, values, next: first + values.length };
+}
+
+const UNAVAILABLE_CODES = /^(08|53|57P0[123]|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN)/;
+
+function unavailable(err: unknown): Error {
+  return blacktreeError("STORE_UNAVAILABLE", `PostgreSQL: ${(err as Error).message}`, { code: (err as { code?: string }).code ?? null });
+}
+
+/** Connection and resource failures are the store being unavailable (retryable), not bugs. */
+function normalize(err: unknown): unknown {
+  const code = (err as { code?: string }).code;
+  if (typeof code === "string" && UNAVAILABLE_CODES.test(code)) return unavailable(err);
+  return err;
+}
