@@ -36,6 +36,12 @@ export const jobMetrics = {
   }),
   launchErrors: new client.Counter({ name: "blacktree_launch_errors_total", help: "Failed launches by target and error type", labelNames: ["target", "type"], registers: [metricsRegistry] }),
   launchFallbacks: new client.Counter({ name: "blacktree_launch_fallbacks_total", help: "Attempts moved to the next target of routing.fallback after a retryable launch failure", labelNames: ["from", "to"], registers: [metricsRegistry] }),
+  clockTick: new client.Histogram({
+    name: "blacktree_clock_tick_seconds",
+    help: "Duration of one lifecycle clock pass (reconcile, requeue, expire, reap)",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [metricsRegistry],
+  }),
 };
 
 export function bindMetricsStore(store: JobStore | null): void {

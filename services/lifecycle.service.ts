@@ -5,6 +5,7 @@ import { jobView } from "../lib/jobs/model";
 import { AttemptEnd, endAttempt } from "../lib/jobs/outcomes";
 import { isFinal } from "../lib/jobs/states";
 import type { TargetHandle, TargetStatus } from "../lib/plugins/sdk";
+import { jobMetrics } from "../lib/metrics";
 import { asPluginLogger, Runtime } from "../lib/runtime";
 import type { ActiveAttempt } from "../lib/store/job-store";
 import { targetServiceName } from "./target-host.service";
@@ -192,6 +193,7 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
       async tick(this: any) {
         if (ticking) return;
         ticking = true;
+        const endTimer = jobMetrics.clockTick.startTimer();
         try {
           const now = Date.now();
           await this.reconcileActive(now);
@@ -201,6 +203,7 @@ export function lifecycleService(rt: Runtime): ServiceSchema {
         } catch (err) {
           this.logger.error(`❌ lifecycle pass failed: ${describeError(err).message}`);
         } finally {
+          endTimer();
           ticking = false;
         }
       },
