@@ -39,7 +39,7 @@ export const jobMetrics = {
   clockTick: new client.Histogram({
     name: "blacktree_clock_tick_seconds",
     help: "Duration of one lifecycle clock pass (reconcile, requeue, expire, reap)",
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
     registers: [metricsRegistry],
   }),
 };
