@@ -10,7 +10,7 @@ import { Queue, QueueEvents } from "bullmq";
 import { addBurst, BurstRun } from "./e2e";
 import { CONCURRENCY, ROOT } from "./orchestrator-node";
 import type { Results } from "./report";
-import { latency, log, perSecond } from "./stats";
+import { latency, log, perSecond, withTimeout } from "./stats";
 
 const TSX = pathToFileURL(require.resolve("tsx")).href;
 
@@ -118,7 +118,7 @@ export async function runBullmq(opts: BullOptions, results: Results): Promise<vo
     if (worker && worker.exitCode === null) {
       const exited = new Promise((r) => worker!.once("exit", r));
       worker.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      await withTimeout(exited, 5000, () => undefined);
       if (worker.exitCode === null) worker.kill("SIGKILL");
     }
     await queue.obliterate({ force: true }).catch((err) => log("⚠️", `could not obliterate BullMQ queue ${prefix}:${name}: ${(err as Error).message}`));

@@ -1,10 +1,11 @@
 /** Summarizes a V8 `.cpuprofile` (from `node --cpu-prof`): the functions with the most self time. */
 import fs from "node:fs";
+import { SourceMap } from "node:module";
 import path from "node:path";
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
 }
 
 interface CpuProfile {
@@ -24,14 +25,40 @@ export interface SelfTime {
 
 const SPECIAL = new Set(["(idle)", "(program)", "(garbage collector)", "(root)"]);
 
-function where(url: string, line: number, root: string): string {
-  if (!url) return "";
-  const file = url.replace(/^file:\/\//, "");
-  const rel = file.startsWith(root) ? path.relative(root, file) : file.startsWith("node:") ? file : path.basename(file);
-  return `${rel}:${line + 1}`;
+const maps = new Map<string, SourceMap | null>();
+
+/** The TypeScript source position of a compiled position, through the `.js.map` beside it. */
+function original(file: string, line: number, column: number): { file: string; line: number } | null {
+  if (!maps.has(file)) {
+    let map: SourceMap | null = null;
+    try {
+      map = new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, "utf8")));
+    } catch {
+      map = null;
+    }
+    maps.set(file, map);
+  }
+  const entry = maps.get(file)?.findEntry(line, column) as { originalSource?: string; originalLine?: number } | undefined;
+  if (!entry?.originalSource) return null;
+  return { file: path.resolve(path.dirname(file), entry.originalSource), line: entry.originalLine! };
 }
 
-/** Self time by function (name + file:line), most first; `(idle)`, `(program)` and GC apart. */
+/** `lib/store/…/x.ts:12` for the project's files (compiled positions mapped back), `node:…` and package files shortened. */
+function where(url: string, line: number, column: number, root: string): string {
+  if (!url) return "";
+  let file = url.replace(/^file:\/\//, "");
+  let l = line;
+  const src = file.startsWith(root) ? original(file, line, column) : null;
+  if (src) {
+    file = src.file;
+    l = src.line;
+  }
+  const project = path.dirname(root);
+  const rel = file.includes("/node_modules/") ? file.slice(file.lastIndexOf("/node_modules/") + 14) : file.startsWith(project) ? path.relative(project, file) : file;
+  return `${rel}:${l + 1}`;
+}
+
+/** Self time by function (name + file:line), most first; `(idle)`, `(program)` and GC apart. `root` is dist/. */
 export function summarizeProfile(file: string, root: string, top = 10): { total: number; special: Record<string, number>; top: SelfTime[] } {
   const prof = JSON.parse(fs.readFileSync(file, "utf8")) as CpuProfile;
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
@@ -47,7 +74,7 @@ export function summarizeProfile(file: string, root: string, top = 10): { total:
       special[fn] = (special[fn] ?? 0) + us / 1000;
       return;
     }
-    const w = where(cf.url, cf.lineNumber, root);
+    const w = where(cf.url, cf.lineNumber, cf.columnNumber, root);
     const key = `${fn} ${w}`;
     const entry = self.get(key) ?? { fn, where: w, us: 0 };
     entry.us += us;

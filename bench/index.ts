@@ -36,7 +36,7 @@ const PREFETCH = Number(process.env.BENCH_PREFETCH ?? 32);
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 const plan = quick
-  ? { store: { jobs: 1000, runs: 3 }, raw: { messages: 1000, runs: 3 }, burst: 100, burstRuns: 3, sequential: 3, sequentialRuns: 3, intake: 300, intakeRuns: 3, scale: { counts: [10_000], starts: 1, windows: 3, windowMs: 2000 }, aws: { tasks: 100, runs: 1 } }
+  ? { store: { jobs: 1000, runs: 3 }, raw: { messages: 1000, runs: 3 }, burst: 100, burstRuns: 3, sequential: 3, sequentialRuns: 3, intake: 300, intakeRuns: 3, scale: { counts: [10_000], starts: 1, windows: 3, windowMs: 1500 }, aws: { tasks: 100, runs: 1 } }
   : { store: { jobs: 5000, runs: 3 }, raw: { messages: 5000, runs: 3 }, burst: 2000, burstRuns: 3, sequential: 30, sequentialRuns: 3, intake: 5000, intakeRuns: 3, scale: { counts: [10_000, 100_000], starts: 3, windows: 1, windowMs: 10_000 }, aws: { tasks: 1000, runs: 3 } };
 
 function git(...a: string[]): string {
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       await timed("e2e", () => runE2e({ amqpUrl: vhost!.url, burst: plan.burst, burstRuns: plan.burstRuns, sequential: plan.sequential, sequentialRuns: plan.sequentialRuns, intake: plan.intake, intakeRuns: plan.intakeRuns, prefetch: PREFETCH }, results));
     if (only.has("bullmq")) await timed("bullmq", () => runBullmq({ redisUrl: REDIS_URL, burst: plan.burst, burstRuns: plan.burstRuns, sequential: plan.sequential, sequentialRuns: plan.sequentialRuns }, results));
     if (only.has("scale") || only.has("aws"))
-      await timed("scale", () => runScale({ amqpUrl: vhost!.url, ...plan.scale, counts: only.has("scale") ? plan.scale.counts : [], awsTasks: only.has("aws") ? plan.aws.tasks : 0, awsRuns: plan.aws.runs, awsWindowMs: quick ? 2000 : 3500, settleMs: quick ? 1000 : 2000 }, results));
+      await timed("scale", () => runScale({ amqpUrl: vhost!.url, ...plan.scale, counts: only.has("scale") ? plan.scale.counts : [], awsTasks: only.has("aws") ? plan.aws.tasks : 0, awsRuns: plan.aws.runs, awsWindowMs: quick ? 1500 : 3500, settleMs: quick ? 1000 : 2000 }, results));
   } finally {
     cleanup();
   }

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { log, sleep, until } from "./stats";
+import { log, until, withTimeout } from "./stats";
 
 export const ROOT = path.resolve(__dirname, "..");
 const ENTRY = path.join(ROOT, "dist/bin/blacktree.js");
@@ -162,19 +162,22 @@ export class OrchestratorNode {
     return this.tail.join("\n");
   }
 
-  /** SIGTERM (the node drains and exits; a --cpu-prof profile is written), SIGKILL after 15 s; removes its temp dir. */
-  async stop(opts: { keepDir?: boolean } = {}): Promise<void> {
+  /**
+   * SIGTERM (the node drains and exits; a --cpu-prof profile is written), SIGKILL after 15 s,
+   * or SIGKILL at once with `kill` (a node whose leftovers do not matter); removes its temp dir.
+   */
+  async stop(opts: { kill?: boolean } = {}): Promise<void> {
     const child = this.child;
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      const done = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
+      child.kill(opts.kill ? "SIGKILL" : "SIGTERM");
+      const done = await withTimeout(exited.then(() => true), 15_000, () => false);
       if (!done) {
         log("⚠️", `orchestrator ${this.pid} did not stop in 15 s: SIGKILL`);
         child.kill("SIGKILL");
         await exited;
       }
     }
-    if (!opts.keepDir) fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -7,7 +7,7 @@ import { once } from "node:events";
 import amqplib from "amqplib";
 import type { ChannelModel } from "amqplib";
 import type { Results } from "./report";
-import { log, perSecond } from "./stats";
+import { log, perSecond, withTimeout } from "./stats";
 
 const EXCHANGE = "bench.raw.direct";
 const QUEUE = "bench.raw";
@@ -46,7 +46,9 @@ async function consumeAck(conn: ChannelModel, n: number, prefetch: number): Prom
         if (++seen === n) resolve(performance.now() - t0);
       });
     });
-    const ms = await Promise.race([done, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`raw consume at prefetch ${prefetch} saw ${seen}/${n} in 60 s`)), 60_000))]);
+    const ms = await withTimeout(done, 60_000, () => {
+      throw new Error(`raw consume at prefetch ${prefetch} saw ${seen}/${n} in 60 s`);
+    });
     return perSecond(n, ms);
   } finally {
     await ch.close();

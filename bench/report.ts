@@ -63,7 +63,8 @@ export function fmt(n: number | null | undefined): string {
   if (a >= 1000) return Math.round(n).toLocaleString("en-US");
   if (a >= 100) return n.toFixed(0);
   if (a >= 10) return n.toFixed(1);
-  return n.toFixed(2);
+  if (a >= 0.1 || a === 0) return n.toFixed(2);
+  return n.toPrecision(2);
 }
 
 /** The goals of the benchmark brief, from the medians. */

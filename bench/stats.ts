@@ -32,6 +32,19 @@ export const since = (t0: number) => performance.now() - t0;
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** `promise`, or `onTimeout()` after `ms`; the timer never outlives the race (it would hold the process open). */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => T | Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve, reject) => {
+    timer = setTimeout(() => Promise.resolve().then(onTimeout).then(resolve, reject), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls `fn` every `intervalMs` until it returns a truthy value; throws `message` after `timeoutMs`. */
 export async function until<T>(fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, opts: { timeoutMs: number; intervalMs?: number; message: string }): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
