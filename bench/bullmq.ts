@@ -8,7 +8,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Queue, QueueEvents } from "bullmq";
 import { addBurst, BurstRun } from "./e2e";
-import { CONCURRENCY, ROOT } from "./orchestrator-node";
+import { CONCURRENCY, ROOT, track } from "./orchestrator-node";
 import type { Results } from "./report";
 import { latency, log, perSecond, withTimeout } from "./stats";
 
@@ -79,7 +79,7 @@ class BullBench {
 }
 
 function startWorker(redisUrl: string, queue: string, prefix: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bench/bullmq-worker.ts"), redisUrl, queue, prefix, String(CONCURRENCY)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const child = track(spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bench/bullmq-worker.ts"), redisUrl, queue, prefix, String(CONCURRENCY)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] }));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the BullMQ worker did not start in 30 s")), 30_000);
     child.stdout!.on("data", (c: Buffer) => {
@@ -105,7 +105,7 @@ export async function runBullmq(opts: BullOptions, results: Results): Promise<vo
     await events.waitUntilReady();
     worker = await startWorker(opts.redisUrl, name, prefix);
     const bench = new BullBench(queue, events);
-    await bench.burst(200); // warm-up (JIT, connections), as for the orchestrator
+    await bench.burst(Math.min(opts.burst, 2000)); // warm-up (JIT, connections): cheap here, so a whole burst
     const one = [];
     for (let r = 0; r < opts.sequentialRuns; r++) one.push(latency(await bench.sequential(opts.sequential)));
     results.add("bullmq.one.p50", "4 BullMQ", `one job at a time (${opts.sequential} sequential), p50`, "ms", one.map((l) => l.p50));

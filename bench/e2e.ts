@@ -76,9 +76,9 @@ export async function sequential(backend: BenchBackend, n: number): Promise<numb
 }
 
 /** How many execute.queue messages the node has acked (its AMQP counter, else its stored bench jobs). */
-async function acked(node: OrchestratorNode): Promise<number> {
+export async function acked(node: OrchestratorNode, type = TYPE): Promise<number> {
   const text = await node.metrics();
-  return metricValue(text, "blacktree_amqp_messages_acked_total", { queue: "execute.queue" }) ?? metricValue(text, "blacktree_jobs", { type: TYPE }) ?? 0;
+  return metricValue(text, "blacktree_amqp_messages_acked_total", { queue: "execute.queue" }) ?? metricValue(text, "blacktree_jobs", { type }) ?? 0;
 }
 
 /** Publishes `n` messages; msgs/s from the first publish until the node has acked all of them. */

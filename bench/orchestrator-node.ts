@@ -22,6 +22,13 @@ process.on("exit", () => {
   for (const child of live) child.kill("SIGKILL");
 });
 
+/** Child processes the bench started are killed when it exits, however it exits. */
+export function track(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
 /** Builds dist/ when it is missing or older than any source file it is compiled from. */
 export function ensureBuilt(): void {
   const built = fs.existsSync(ENTRY) ? fs.statSync(ENTRY).mtimeMs : 0;
@@ -122,8 +129,7 @@ export class OrchestratorNode {
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    live.add(child);
-    child.once("exit", () => live.delete(child));
+    track(child);
     const node = new OrchestratorNode(child, `http://127.0.0.1:${port}`, key, dir, dataDir);
     try {
       await until(

@@ -60,7 +60,7 @@ export class Results {
 export function fmt(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return "—";
   const a = Math.abs(n);
-  if (a >= 1000) return Math.round(n).toLocaleString("en-US");
+  if (Math.round(a) >= 1000) return Math.round(n).toLocaleString("en-US");
   if (a >= 100) return n.toFixed(0);
   if (a >= 10) return n.toFixed(1);
   if (a >= 0.1 || a === 0) return n.toFixed(2);

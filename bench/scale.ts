@@ -15,9 +15,10 @@ import path from "node:path";
 import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../lib/jobs/policy";
 import type { NewJob } from "../lib/jobs/model";
 import { SecretBox } from "../lib/secrets/secret-box";
-import { SQLITE_FILE_NAME, SqliteJobStore } from "../lib/store";
+import { createStore } from "../lib/store";
 import { startAwsEmulator } from "../test/support/aws-emulator";
 import { BenchBackend } from "./backend";
+import { acked } from "./e2e";
 import { histogram, histogramDelta, histogramQuantile, metricValue } from "./metrics-text";
 import { benchConfig, OrchestratorNode } from "./orchestrator-node";
 import type { Results } from "./report";
@@ -54,12 +55,27 @@ function heldJob(i: number): NewJob {
 /** Seeds `n` queued jobs into a data dir the node will open (same secrets key); returns ms. */
 async function seed(dataDir: string, n: number, secretsKey: Buffer): Promise<number> {
   const t0 = performance.now();
-  const store = new SqliteJobStore({ file: path.join(dataDir, SQLITE_FILE_NAME), secrets: new SecretBox(secretsKey) });
+  const store = createStore({ dataDir, secrets: new SecretBox(secretsKey) });
   await store.migrate();
   const now = Date.now() - n;
   for (let i = 0; i < n; i++) await store.createJob(heldJob(i), now + i);
   await store.close();
   return performance.now() - t0;
+}
+
+/** Publishes `n` held jobs on execute.queue and waits until the node has acked them all. */
+async function seedOverAmqp(node: OrchestratorNode, amqpUrl: string, n: number): Promise<void> {
+  const t0 = performance.now();
+  const backend = await BenchBackend.connect(amqpUrl);
+  try {
+    const base = await acked(node, "bench-held");
+    for (let i = 0; i < n; i++) await backend.publish(BenchBackend.message(`bench-held-${i}`, "bench-held"));
+    await backend.confirmed();
+    await until(async () => (await acked(node, "bench-held")) - base >= n, { timeoutMs: 60_000 + n * 20, intervalMs: 1000, message: `the node never acked ${n} seeded messages` });
+  } finally {
+    await backend.close();
+  }
+  log("✅", `seeded ${n} queued jobs over AMQP in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 interface Window {
@@ -98,18 +114,30 @@ async function queuedScale(opts: ScaleOptions, n: number, results: Results): Pro
   const template = fs.mkdtempSync(path.join(os.tmpdir(), "blacktree-bench-seed-"));
   const windows: Window[] = [];
   try {
-    const seedMs = await seed(template, n, secretsKey);
-    log("✅", `seeded ${n} queued jobs in ${(seedMs / 1000).toFixed(1)} s (${((seedMs / n) * 1000).toFixed(0)} µs/job, store createJob)`);
-    for (let s = 0; s < opts.starts; s++) {
+    // Straight into the store file when its API allows; over AMQP (slow: once, one node) when it does not.
+    let seeded = true;
+    try {
+      const seedMs = await seed(template, n, secretsKey);
+      log("✅", `seeded ${n} queued jobs in ${(seedMs / 1000).toFixed(1)} s (${((seedMs / n) * 1000).toFixed(0)} µs/job, store createJob)`);
+    } catch (err) {
+      seeded = false;
+      for (const f of fs.readdirSync(template)) fs.rmSync(path.join(template, f), { recursive: true, force: true });
+      log("⚠️", `seeding through the store failed (${(err as Error).message}): seeding over AMQP instead`);
+      results.notes.push(`${label} queued: seeded over AMQP (the store's createJob could not be used), one node start`);
+    }
+    const starts = seeded ? opts.starts : 1;
+    const perStart = seeded ? opts.windows : Math.max(3, opts.windows);
+    for (let s = 0; s < starts; s++) {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "blacktree-bench-scale-"));
       try {
         for (const f of fs.readdirSync(template)) fs.copyFileSync(path.join(template, f), path.join(dataDir, f));
         const node = await OrchestratorNode.start({ amqpUrl: opts.amqpUrl, config: benchConfig(), dataDir, env: { BLACKTREE_SECRETS_KEY: secretsKey.toString("base64") } });
         try {
+          if (!seeded) await seedOverAmqp(node, opts.amqpUrl, n);
           // The held slot is taken, the start-up pass is over: then watch.
           await until(async () => (metricValue(await node.metrics(), "blacktree_jobs", { state: "running", type: "bench-held" }) ?? 0) >= 1, { timeoutMs: 60_000, intervalMs: 200, message: "the held job never started" });
           await sleep(opts.settleMs);
-          for (let w = 0; w < opts.windows; w++) {
+          for (let w = 0; w < perStart; w++) {
             const win = await observe(node, opts.windowMs);
             windows.push(win);
             log("✅", `${label} queued: VmRSS ${win.rssMb.toFixed(0)} MB, tick p99 ${win.tickP99.toFixed(1)} ms (mean ${win.tickMean.toFixed(1)}, ${win.ticks} ticks), lag p99 ${win.lagP99.toFixed(1)} ms`);

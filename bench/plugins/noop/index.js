@@ -39,7 +39,13 @@ module.exports.default = {
       name: "bench-noop",
       configSchema: {},
       async launch(req, ctx) {
-        if (ctx && typeof ctx.pushStatus === "function") setImmediate(() => ctx.pushStatus(exitedAt0(req.key)));
+        if (ctx && typeof ctx.pushStatus === "function") {
+          setImmediate(() => {
+            Promise.resolve()
+              .then(() => ctx.pushStatus(exitedAt0(req.key)))
+              .catch((err) => ctx.logger.warn(`⚠️ bench-noop could not push the exit of ${req.key}: ${err && err.message}`));
+          });
+        }
         return { key: req.key };
       },
       async inspect(handles) {
