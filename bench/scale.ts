@@ -117,6 +117,7 @@ async function queuedScale(opts: ScaleOptions, n: number, results: Results): Pro
     // Straight into the store file when its API allows; over AMQP (slow: once, one node) when it does not.
     let seeded = true;
     try {
+      if (process.env.BENCH_SEED === "amqp") throw new Error("BENCH_SEED=amqp");
       const seedMs = await seed(template, n, secretsKey);
       log("✅", `seeded ${n} queued jobs in ${(seedMs / 1000).toFixed(1)} s (${((seedMs / n) * 1000).toFixed(0)} µs/job, store createJob)`);
     } catch (err) {
