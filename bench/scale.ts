@@ -88,17 +88,22 @@ interface Window {
   lagP99: number;
 }
 
-/** Watches the node for `ms`: tick histogram between two scrapes, RSS at the end, lag p99 of the last scrape. */
+/** Watches the node for `ms`: tick histogram between two scrapes, VmRSS sampled every 250 ms (median), lag p99 of the last scrape. */
 async function observe(node: OrchestratorNode, ms: number): Promise<Window> {
   const before = histogram(await node.metrics(), TICK);
-  await sleep(ms);
+  const rss: number[] = [];
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    rss.push(node.rssMb());
+    await sleep(Math.min(250, Math.max(0, end - Date.now())));
+  }
   const text = await node.metrics();
   const after = histogram(text, TICK);
   const status = fs.readFileSync(`/proc/${node.pid}/status`, "utf8");
   const peakMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
   const tick = after ? histogramDelta(before, after) : null;
   return {
-    rssMb: node.rssMb(),
+    rssMb: median(rss),
     peakMb,
     tickP50: tick ? histogramQuantile(tick, 0.5) * 1000 : NaN,
     tickP99: tick ? histogramQuantile(tick, 0.99) * 1000 : NaN,
@@ -141,7 +146,7 @@ async function queuedScale(opts: ScaleOptions, n: number, results: Results): Pro
           for (let w = 0; w < perStart; w++) {
             const win = await observe(node, opts.windowMs);
             windows.push(win);
-            log("✅", `${label} queued: VmRSS ${win.rssMb.toFixed(0)} MB, tick p99 ${win.tickP99.toFixed(1)} ms (mean ${win.tickMean.toFixed(1)}, ${win.ticks} ticks), lag p99 ${win.lagP99.toFixed(1)} ms`);
+            log("✅", `${label} queued: VmRSS ${win.rssMb.toFixed(0)} MB (peak ${win.peakMb.toFixed(0)}), tick p99 ${win.tickP99.toFixed(1)} ms (mean ${win.tickMean.toFixed(1)}, ${win.ticks} ticks), lag p99 ${win.lagP99.toFixed(1)} ms`);
           }
         } finally {
           await node.stop();
@@ -156,7 +161,7 @@ async function queuedScale(opts: ScaleOptions, n: number, results: Results): Pro
   const section = "5 scale";
   const noTick = windows.every((w) => !Number.isFinite(w.tickP99));
   if (noTick) results.notes.push(`${TICK} is not exported by this node: tick figures missing`);
-  results.add(`scale.${label}.rss`, section, `${label} queued: VmRSS`, "MB", windows.map((w) => w.rssMb));
+  results.add(`scale.${label}.rss`, section, `${label} queued: VmRSS`, "MB", windows.map((w) => w.rssMb), "median of 250 ms samples over the window");
   results.add(`scale.${label}.peak`, section, `${label} queued: VmHWM (peak RSS)`, "MB", windows.map((w) => w.peakMb));
   results.add(`scale.${label}.tick.p50`, section, `${label} queued: clock tick p50`, "ms", windows.map((w) => w.tickP50));
   results.add(`scale.${label}.tick.p99`, section, `${label} queued: clock tick p99`, "ms", windows.map((w) => w.tickP99), `≈ ${median(windows.map((w) => w.ticks)).toFixed(0)} ticks per ${opts.windowMs / 1000} s window`);
