@@ -42,7 +42,7 @@ export const clockMetrics = {
   tick: new client.Histogram({
     name: "blacktree_clock_tick_seconds",
     help: "Duration of one pass of the clock over due deadlines and backoffs",
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
     registers: [metricsRegistry],
   }),
 };
