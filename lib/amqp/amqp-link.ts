@@ -73,7 +73,8 @@ export class AmqpLink {
       heartbeatIntervalInSeconds: this.opts.heartbeatSeconds,
       reconnectTimeInSeconds: 0.05,
       findServers: () => this.nextServer(),
-      connectionOptions: { clientProperties: { connection_name: name } },
+      // No Nagle: a confirm or an ack is a small write that must not wait for the peer's delayed ACK (~40 ms).
+      connectionOptions: { noDelay: true, clientProperties: { connection_name: name } },
     });
     this.manager.on("connect", () => {
       this.reconnectAttempt = 0;
