@@ -1,4 +1,6 @@
-import type { ServiceSchema } from "moleculer";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import type { StoreChange } from "../lib/store/job-store";
+import { STORE_CHANGED_EVENT } from "./changes.service";
 import type { NodeEngine } from "../lib/engine/node";
 
 /**
@@ -8,6 +10,12 @@ import type { NodeEngine } from "../lib/engine/node";
 export function dispatcherService(node: NodeEngine): ServiceSchema {
   return {
     name: "dispatcher",
+    events: {
+      // Another node's commit may have queued a job or freed a slot.
+      [STORE_CHANGED_EVENT](this: Service, ctx: Context<StoreChange>) {
+        if (ctx.nodeID !== this.broker.nodeID) node.engine.launcher.wake();
+      },
+    },
     created() {
       node.bind(this.broker);
     },

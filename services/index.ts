@@ -1,6 +1,8 @@
 import type { ServiceSchema } from "moleculer";
+import { invalidEnv } from "../lib/config/env";
 import { NodeEngine } from "../lib/engine/node";
 import type { Runtime } from "../lib/runtime";
+import { changesService } from "./changes.service";
 import { dispatcherService } from "./dispatcher.service";
 import { gatewayService } from "./gateway.service";
 import { intakeService } from "./intake.service";
@@ -17,6 +19,12 @@ export const CORE_SERVICES = ["validator", "intake", "dispatcher", "lifecycle", 
  */
 export function nodeServices(rt: Runtime): ServiceSchema[] {
   const wanted = rt.env.services;
+  for (const name of wanted ?? []) {
+    const target = name.startsWith("targets.") ? name.slice("targets.".length) : null;
+    if (target !== null && !rt.registry.target(target)) {
+      invalidEnv("SERVICES", `names '${name}', but no launch target '${target}' is loaded (loaded: ${[...rt.registry.targets.keys()].join(", ") || "none"})`);
+    }
+  }
   const runs = (name: string) => !wanted || wanted.includes(name);
   const node = new NodeEngine(rt);
   const factories: Record<(typeof CORE_SERVICES)[number], () => ServiceSchema> = {
@@ -27,7 +35,7 @@ export function nodeServices(rt: Runtime): ServiceSchema[] {
     status: () => statusService(rt),
     gateway: () => gatewayService(rt),
   };
-  const schemas = CORE_SERVICES.filter(runs).map((name) => factories[name]());
+  const schemas = [changesService(rt), ...CORE_SERVICES.filter(runs).map((name) => factories[name]())];
   for (const loaded of rt.registry.targets.values()) {
     if (runs("targets") || runs(`targets.${loaded.target.name}`)) schemas.push(targetHostService(rt, loaded));
   }

@@ -1,4 +1,6 @@
-import type { Context, ServiceSchema } from "moleculer";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import type { StoreChange } from "../lib/store/job-store";
+import { STORE_CHANGED_EVENT } from "./changes.service";
 import type { WorkerCall } from "../lib/engine/callbacks";
 import { NodeEngine, TARGET_STATUS_EVENT } from "../lib/engine/node";
 import { jobView } from "../lib/jobs/model";
@@ -16,6 +18,9 @@ export function lifecycleService(node: NodeEngine): ServiceSchema {
     events: {
       [TARGET_STATUS_EVENT](ctx: Context<{ status: TargetStatus }>) {
         node.onPushedStatus(ctx.params.status);
+      },
+      [STORE_CHANGED_EVENT](this: Service, ctx: Context<StoreChange>) {
+        if (ctx.nodeID !== this.broker.nodeID) engine.onChange(ctx.params);
       },
     },
     actions: {

@@ -1,6 +1,9 @@
-import type { ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
+import type { StoreChange } from "../lib/store/job-store";
+import { STORE_CHANGED_EVENT } from "./changes.service";
 import type { AmqpLink } from "../lib/amqp/amqp-link";
 import { assertResultQueues } from "../lib/amqp/topology";
+import { Lease, LEASE_TTL_MS } from "../lib/engine/lease";
 import { registerReadiness, unregisterReadiness } from "../lib/readiness";
 import { asPluginLogger, Runtime } from "../lib/runtime";
 import { amqpSink } from "../lib/status/amqp-sink";
@@ -30,6 +33,12 @@ export function statusService(rt: Runtime): ServiceSchema {
   return {
     name: "status",
     mixins: rt.env.amqpUrl ? [amqpMixin(rt, { name: "blacktree-status", setup: assertResultQueues })] : [],
+    events: {
+      // Another node's commit (see services/changes.service.ts): ours arrive through the store.
+      [STORE_CHANGED_EVENT](ctx: Context<StoreChange>) {
+        if (ctx.nodeID !== this.broker.nodeID) drains.forEach((d) => d.kick());
+      },
+    },
     async started(this: any) {
       const logger = asPluginLogger(this.logger);
       sinks = [moleculerSink(this.broker, rt.store)];
@@ -40,7 +49,7 @@ export function statusService(rt: Runtime): ServiceSchema {
         sinks.push(redis);
         await redis.connected(REDIS_START_WAIT_MS);
       }
-      drains = sinks.map((sink) => new SinkDrain(rt.store, sink, logger));
+      drains = sinks.map((sink) => new SinkDrain(rt.store, sink, logger, new Lease(rt.store, `sink:${sink.name}`, () => this.broker.nodeID, LEASE_TTL_MS)));
       // Every commit of this node's store wakes the drains; the poll is the safety net.
       unsubscribe = rt.store.onCommit(() => drains.forEach((d) => d.kick()));
       timer = setInterval(() => drains.forEach((d) => d.kick()), POLL_MS);

@@ -104,7 +104,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     pluginsConfig: path.resolve(cwd, env.PLUGINS_CONFIG || "./plugins.config.json"),
     databaseUrl: env.DATABASE_URL || null,
     transporter: env.TRANSPORTER || null,
-    services: list(env.SERVICES),
+    services: checkServices(list(env.SERVICES)),
     amqpUrl: env.AMQP_URL || null,
     amqpPrefetch: envInt(env, "AMQP_PREFETCH", 32, 1, 10_000),
     amqpMaxMessageBytes: envInt(env, "AMQP_MAX_MESSAGE_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
@@ -130,6 +130,19 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     rateLimit: envInt(env, "BLACKTREE_RATE_LIMIT", 600, 1, 100_000_000),
     rateLimitWindowMs: envInt(env, "BLACKTREE_RATE_LIMIT_WINDOW_MS", 60_000, 100, 3_600_000),
   };
+}
+
+/** The services a node may run (`targets.<name>` hosts one launch target). */
+export const SERVICE_NAMES = ["validator", "intake", "dispatcher", "lifecycle", "status", "gateway", "targets"] as const;
+
+/** A typo in SERVICES would leave a node quietly without a service: refuse it, naming it. */
+function checkServices(names: string[] | null): string[] | null {
+  if (!names) return null;
+  for (const name of names) {
+    if ((SERVICE_NAMES as readonly string[]).includes(name) || /^targets\.[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) continue;
+    invalidEnv("SERVICES", `names '${name}', which is not a service: use ${SERVICE_NAMES.join(", ")} or targets.<name>`);
+  }
+  return names;
 }
 
 /** An origin is scheme://host[:port], nothing more: compared exactly, never as a substring or pattern. */

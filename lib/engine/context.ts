@@ -17,6 +17,8 @@ export interface EngineSettings {
   relaunchAfterMs: number;
   /** Base URL of the worker callbacks. */
   publicUrl: string;
+  /** Who holds this node's leases (its node id). */
+  holder: () => string;
 }
 
 /** What every part of the engine is built from: plain objects, no broker. */

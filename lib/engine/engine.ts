@@ -5,6 +5,7 @@ import { Canceller } from "./canceller";
 import type { EngineContext } from "./context";
 import { Effects } from "./effects";
 import { Launcher } from "./launcher";
+import { Lease, LEASE_TTL_MS } from "./lease";
 import { Reaper } from "./reaper";
 import { Reconciler } from "./reconciler";
 import { Timers } from "./timers";
@@ -29,6 +30,8 @@ export class Engine {
   private readonly intervals: NodeJS.Timeout[] = [];
   private unsubscribe: (() => void) | null = null;
   private lastReap = 0;
+  /** The sweeps of one clock at a time in a cluster (decisions are safe anyway; this saves the duplicate calls). */
+  private readonly clockLease: Lease;
 
   constructor(readonly c: EngineContext) {
     this.reconciler = new Reconciler(c);
@@ -38,6 +41,7 @@ export class Engine {
     this.effects = new Effects(c, this.canceller, this.reconciler, (key) => this.launcher.inFlight(key));
     this.callbacks = new WorkerCallbacks(c, (attempt) => this.reconciler.inspectSoon(attempt));
     this.reaper = new Reaper(c);
+    this.clockLease = new Lease(c.store, "clock", c.settings.holder, LEASE_TTL_MS, c.now);
   }
 
   /** Starts a part (a node that runs both starts both); adopting what was in flight before a restart. */
@@ -74,13 +78,15 @@ export class Engine {
     const launched = await this.launcher.stop(timeoutMs);
     const drained = await Promise.all([this.reconciler.stop(timeoutMs), this.effects.stop(timeoutMs), this.timers.stop(), this.reaper.stop()]);
     this.parts.clear();
+    await this.clockLease.release().catch(() => undefined);
     return launched && drained.every((d) => d !== false);
   }
 
-  /** One reconcile pass now: inspect, deadlines, effects, and (when due) orphans. */
+  /** One reconcile pass now: inspect, deadlines, effects, and (when due) orphans — by the clock lease's holder. */
   async sweepClock(): Promise<void> {
-    this.timers.kick();
     this.effects.kick();
+    if (!(await this.clockLease.held())) return;
+    this.timers.kick();
     await this.reconciler.sweep();
     const now = this.c.now();
     if (now - this.lastReap >= this.c.settings.reapIntervalMs) {

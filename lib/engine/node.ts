@@ -38,6 +38,7 @@ export class NodeEngine {
         reapIntervalMs: rt.env.reapIntervalMs,
         relaunchAfterMs: rt.env.relaunchAfterMs,
         publicUrl: rt.env.publicUrl,
+        holder: () => this.need().nodeID,
       },
       logger,
       plugin: rt.pluginContext(logger),

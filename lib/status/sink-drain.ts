@@ -3,6 +3,7 @@ import type { JobEvent } from "../jobs/model";
 import type { PluginLogger } from "../plugins/sdk";
 import type { JobStore } from "../store/job-store";
 import { amqpMetrics } from "../amqp/amqp-metrics";
+import type { Lease } from "../engine/lease";
 import type { StatusSink } from "./sink";
 
 const BATCH = 200;
@@ -28,6 +29,8 @@ export class SinkDrain {
     private readonly store: JobStore,
     private readonly sink: StatusSink,
     private readonly logger: PluginLogger,
+    /** With several status nodes: only the holder of the sink's lease drains it (one cursor, one order). */
+    private readonly lease?: Pick<Lease, "held" | "release">,
   ) {}
 
   kick(): void {
@@ -46,12 +49,14 @@ export class SinkDrain {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await this.current;
+    await this.lease?.release().catch(() => undefined);
   }
 
   private async run(): Promise<void> {
     try {
       do {
         this.again = false;
+        if (this.lease && !(await this.lease.held())) break; // another node drains this sink
         const cursor = await this.store.getCursor(this.sink.name);
         const events: JobEvent[] = await this.store.readEvents(cursor, BATCH);
         if (events.length === 0) break;

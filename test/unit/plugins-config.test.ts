@@ -22,3 +22,13 @@ describe("plugins.config.json", () => {
     expect(() => interpolateEnv({ plugins: [{ config: { cluster: "${ECS_CLUSTER}" } }] }, {})).toThrow(/plugins\[0\]\.config\.cluster: environment variable ECS_CLUSTER is not set/);
   });
 });
+
+describe("SERVICES", () => {
+  const { loadEnvConfig } = require("../../lib/config/env") as typeof import("../../lib/config/env");
+  test("a name that is no service is a start-up error naming it", () => {
+    expect(() => loadEnvConfig({ SERVICES: "gateway,dispatcher,lifecycel" })).toThrow(/SERVICES names 'lifecycel', which is not a service/);
+  });
+  test("service names and targets.<name> pass", () => {
+    expect(loadEnvConfig({ SERVICES: "gateway, targets.process" }).services).toEqual(["gateway", "targets.process"]);
+  });
+});
