@@ -150,8 +150,9 @@ export class Reconciler {
     if (!isLive(found)) return;
     const log = (await this.collectLog(found.attempt)) ?? found.attempt.log;
     for (let i = 0; i < DECIDE_TRIES; i++) {
-      // Decided on the state as it is now, after the (slow) log collection.
-      const fresh = await this.c.store.attemptByKey(status.key);
+      // Decided on what was read after the status arrived; if anything moved since (the
+      // slow log collection leaves time), the compare-and-set fails and it is read again.
+      const fresh = i === 0 ? found : await this.c.store.attemptByKey(status.key);
       if (!fresh || !isLive(fresh)) return;
       const end = { ...endOfWorker(fresh.attempt, status), log };
       const effects: EffectInput[] = end.outcome === "SUCCEEDED" && this.c.registry.taskType(fresh.job.type)?.def.followUps ? [{ kind: "follow_ups", payload: { attempt: fresh.attempt.attempt } }] : [];

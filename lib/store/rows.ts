@@ -159,6 +159,33 @@ export function holdAfter(from: JobState, to: JobState, patch: AttemptPatch | un
   return patch;
 }
 
+/** The job a NewJob becomes when inserted at `now` (before the database assigns anything else). */
+export function newJobShape(input: NewJob, now: number): Job {
+  return {
+    id: input.id,
+    type: input.type,
+    state: input.state,
+    deploymentId: input.deploymentId,
+    priority: input.priority,
+    target: input.target,
+    concurrencyKey: input.concurrencyKey,
+    params: input.params,
+    timeouts: input.timeouts,
+    retry: input.retry,
+    attempt: 0,
+    source: input.source,
+    parentId: input.parentId,
+    createdAt: now,
+    updatedAt: now,
+    runAfter: input.runAfter,
+    deadline: input.deadline,
+    result: null,
+    error: input.error,
+    version: 1,
+    submittedBy: input.submittedBy ?? null,
+  };
+}
+
 export function checkInitial(input: NewJob): void {
   if (!INITIAL_STATES.includes(input.state)) {
     throw blacktreeError("INVALID_TRANSITION", `A job cannot be created in state '${input.state}'`, { from: null, to: input.state });

@@ -25,6 +25,7 @@ import {
   holdAfter,
   JOB_PATCH_COLUMNS,
   JobRow,
+  newJobShape,
   pageSize,
   secretContext,
   snapshotOf,
@@ -442,15 +443,16 @@ export class SqliteJobStore implements JobStore {
   // ---- inside transactions ----
 
   private insertJob(input: NewJob, now: number): { job: Job; created: boolean } {
-    const existing = this.selectJob(input.id);
-    if (existing) return { job: existing, created: false };
+    // The wake-up is written with the row: it depends only on what is inserted.
+    const wake = wakeAt(newJobShape(input, now), null);
     const row = this.stmt(
       `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
-         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
+         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, wake_at)
        VALUES (@id, @type, @state, @deploymentId, @priority, @target, @concurrencyKey, @params, @timeouts, @retry,
-         0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy)
-       RETURNING *`,
+         0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy, @wake)
+       ON CONFLICT (id) DO NOTHING RETURNING *`,
     ).get({
+      wake,
       id: input.id,
       type: input.type,
       state: input.state,
@@ -468,8 +470,9 @@ export class SqliteJobStore implements JobStore {
       deadline: input.deadline,
       error: toJson(input.error),
       submittedBy: input.submittedBy ?? null,
-    }) as JobRow;
-    const job = this.setWake(toJob(row), null);
+    }) as JobRow | undefined;
+    if (!row) return { job: this.selectJob(input.id)!, created: false };
+    const job = toJob(row);
     const insertSecret = this.stmt("INSERT INTO job_secrets (job_id, name, value) VALUES (?, ?, ?)");
     for (const [name, value] of Object.entries(input.secrets)) insertSecret.run(input.id, name, this.secretBox().seal(value, secretContext(input.id, name)));
     this.insertEvent(input.id, {
@@ -506,17 +509,19 @@ export class SqliteJobStore implements JobStore {
   }
 
   private claimOne(job: Job, now: number): Claim {
-    const row = this.stmt(
-      `UPDATE jobs SET state = 'launching', attempt = attempt + 1, run_after = NULL, version = version + 1, updated_at = ?
-       WHERE id = ? AND state = 'queued' RETURNING *`,
-    ).get(now, job.id) as JobRow;
-    const claimed = toJob(row);
+    const n = job.attempt + 1;
     const attemptRow = this.stmt(
       `INSERT INTO attempts (job_id, attempt, target, key, handle, state, launched_at)
        VALUES (?, ?, ?, ?, NULL, 'launching', ?) RETURNING *`,
-    ).get(claimed.id, claimed.attempt, claimed.target ?? UNCHOSEN_TARGET, attemptKey(claimed.id, claimed.attempt), now) as AttemptRow;
+    ).get(job.id, n, job.target ?? UNCHOSEN_TARGET, attemptKey(job.id, n), now) as AttemptRow;
     const attempt = toAttempt(attemptRow);
-    this.setWake(claimed, attempt);
+    // The job as it is about to be, for its wake-up: one UPDATE writes both.
+    const wake = wakeAt({ ...job, state: "launching", attempt: n, runAfter: null, updatedAt: now }, attempt);
+    const row = this.stmt(
+      `UPDATE jobs SET state = 'launching', attempt = ?, run_after = NULL, version = version + 1, updated_at = ?, wake_at = ?
+       WHERE id = ? AND state = 'queued' RETURNING *`,
+    ).get(n, now, wake, job.id) as JobRow;
+    const claimed = toJob(row);
     this.insertEvent(claimed.id, {
       kind: "job.launching",
       from: "queued",
