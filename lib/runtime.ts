@@ -34,7 +34,7 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
   // Credentials first: production refuses to start without them, before anything is opened.
   const auth = loadApiKeys({ spec: env.apiKeys, file: path.join(env.dataDir, KEYS_FILE), pepper: env.apiKeyPepper, dataDir: env.dataDir, mode: env.mode });
   const secrets = loadSecretBox({ key: env.secretsKey, previous: env.secretsKeyPrevious, dataDir: env.dataDir, mode: env.mode });
-  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir, secrets });
+  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir, secrets, ownNode: true });
   await store.migrate();
   return {
     env,

@@ -9,6 +9,7 @@ import { FINAL_STATES, assertTransition } from "../../jobs/states";
 import type { JobState } from "../../jobs/states";
 import { blockedScopes, countJob, emptyCounts, exceededScope } from "../../jobs/limits";
 import type { ActiveCounts } from "../../jobs/limits";
+import { lockDataDir } from "./node-lock";
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrationsTableSql } from "../schema";
 import {
   ATTEMPT_COLUMNS,
@@ -78,7 +79,11 @@ export class SqliteJobStore implements JobStore {
   private readonly now: () => number;
   private readonly queued: Array<{ fn: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void }> = [];
 
-  constructor(opts: { file: string; secrets?: SecretBox; clock?: () => number }) {
+  /** Held while this store is a node's own (see node-lock.ts). */
+  private nodeLock: { release(): void } | null = null;
+
+  /** `ownNode`: this store is a node's, and no other node may open the same data directory. */
+  constructor(opts: { file: string; secrets?: SecretBox; clock?: () => number; ownNode?: boolean }) {
     this.file = opts.file;
     this.secrets = opts.secrets ?? null;
     this.now = opts.clock ?? Date.now;
@@ -86,6 +91,7 @@ export class SqliteJobStore implements JobStore {
       fs.mkdirSync(path.dirname(path.resolve(opts.file)), { recursive: true });
       // Owner-only from the first byte: job data lives here. SQLite gives -wal and -shm the same mode.
       fs.closeSync(fs.openSync(opts.file, fs.constants.O_CREAT | fs.constants.O_RDWR, 0o600));
+      if (opts.ownNode) this.nodeLock = lockDataDir(path.dirname(path.resolve(opts.file)));
     }
     this.database = guard(() => {
       const db = new Database(opts.file, { timeout: BUSY_TIMEOUT_MS });
@@ -124,6 +130,7 @@ export class SqliteJobStore implements JobStore {
     this.closed = true;
     this.statements.clear();
     this.database.close();
+    this.nodeLock?.release();
   }
 
   async ping(): Promise<void> {
