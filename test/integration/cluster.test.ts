@@ -124,10 +124,12 @@ describe.each([
       await replacement.ready;
 
       await waitFor(async () => (await finals()) >= JOBS * 0.6, { timeout: 60_000, interval: 50, message: "60 % of the jobs never ended" });
-      const holder = (await pg.query("SELECT holder FROM leases WHERE name = 'sink:amqp'")).rows[0]?.holder as string | undefined;
-      const holderNode = nodes.find((n) => n.id === holder && n.child.exitCode === null && n.child.signalCode === null);
-      expect(holderNode).toBeDefined();
-      await killHard(holderNode!.child);
+      // The holder of the AMQP sink's lease, once a live node holds it (a dead holder's lease runs out first).
+      const holderNode = await waitFor(async () => {
+        const holder = (await pg.query("SELECT holder FROM leases WHERE name = 'sink:amqp'")).rows[0]?.holder as string | undefined;
+        return nodes.find((n) => n.id === holder && n.child.exitCode === null && n.child.signalCode === null);
+      }, { timeout: 30_000, message: "no live node holds the amqp sink's lease" });
+      await killHard(holderNode.child);
 
       await waitFor(async () => (await finals()) === JOBS, { timeout: 90_000, interval: 100, message: "not every job ended" });
       // Every event reached the sinks (the last status node drained what the dead holder left).
@@ -151,7 +153,7 @@ describe.each([
       for (const key of all) seen.set(key, (seen.get(key) ?? 0) + 1);
       expect(seen.size).toBe(JOBS);
       const twice = [...seen].filter(([, n]) => n > 1).map(([key]) => key);
-      const killed = new Set([...launchesBy.get(backs[0].id)!, ...launchesBy.get(holderNode!.id)!]);
+      const killed = new Set([...launchesBy.get(backs[0].id)!, ...launchesBy.get(holderNode.id)!]);
       expect(twice.filter((key) => !killed.has(key))).toEqual([]);
       expect(violations).toEqual([]);
 
