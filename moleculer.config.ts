@@ -3,9 +3,12 @@ import type { BrokerOptions } from "moleculer";
 import type { EnvConfig } from "./lib/config/env";
 
 /** Broker options from the environment: in-process by default, NATS/AMQP with TRANSPORTER. */
-export function brokerConfig(env: Pick<EnvConfig, "namespace" | "nodeId" | "transporter" | "logLevel">): BrokerOptions {
+export function brokerConfig(env: Pick<EnvConfig, "namespace" | "nodeId" | "transporter" | "logLevel"> & Partial<Pick<EnvConfig, "databaseUrl">>): BrokerOptions {
   return {
     namespace: env.namespace,
+    // An orchestrator node (its env has databaseUrl, null for SQLite) says which store it
+    // writes to, and since when: an embedded store is one node's (services/changes.service.ts).
+    metadata: env.databaseUrl !== undefined ? { store: env.databaseUrl ? "postgres" : "sqlite", startedAt: Date.now() } : {},
     nodeID: env.nodeId ?? `${os.hostname()}-${process.pid}`,
     transporter: transporterOf(env.transporter),
     logger: {

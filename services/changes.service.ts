@@ -1,6 +1,12 @@
-import type { ServiceSchema } from "moleculer";
+import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Runtime } from "../lib/runtime";
 import type { StoreChange } from "../lib/store/job-store";
+
+interface PeerNode {
+  id: string;
+  local?: boolean;
+  metadata?: { store?: string; startedAt?: number };
+}
 
 /** Broadcast to the other nodes when this node's store committed something. */
 export const STORE_CHANGED_EVENT = "blacktree.store.changed";
@@ -21,8 +27,27 @@ export function changesService(rt: Runtime): ServiceSchema {
   let timer: NodeJS.Timeout | undefined;
   return {
     name: "changes",
+    events: {
+      "$node.connected"(this: Service, ctx: Context<{ node: PeerNode }>) {
+        this.refuseBeside(ctx.params.node);
+      },
+    },
+    methods: {
+      /**
+       * An embedded SQLite store is one node's: a node with one that finds an older
+       * orchestrator node on its transporter refuses to run beside it (they would claim and
+       * publish without knowing of each other). Worker nodes own no store and are welcome.
+       */
+      refuseBeside(this: Service, other: PeerNode) {
+        const mine = this.broker.metadata as { startedAt?: number };
+        if (rt.store.dialect !== "sqlite" || other.local || !other.metadata?.store || (other.metadata.startedAt ?? 0) > (mine.startedAt ?? 0)) return;
+        this.broker.fatal(`❌ node ${other.id} already runs an orchestrator on this transporter; this node's store is SQLite, which is one node's. Use DATABASE_URL (PostgreSQL) for every node of a cluster, or another NAMESPACE.`);
+      },
+    },
     started() {
       if (!rt.env.transporter) return;
+      // Nodes already known (the event above may have fired before this service listened).
+      for (const node of this.broker.registry.nodes.toArray() as PeerNode[]) this.refuseBeside(node);
       unsubscribe = rt.store.onCommit((change) => {
         pending ??= { jobIds: [], states: [], effects: false };
         if (pending.jobIds.length < MAX_IDS) pending.jobIds.push(...change.jobIds.slice(0, MAX_IDS - pending.jobIds.length));

@@ -27,3 +27,24 @@ test("a second node on one SQLite data directory exits non-zero with a clear err
   children.push(third);
   await setup.healthy("the node after the crash did not start");
 });
+
+test("a node with SQLite refuses a transporter on which another orchestrator node already runs", async () => {
+  const namespace = `bt-sqlite-${process.pid}-${Date.now()}`;
+  const transporter = { TRANSPORTER: process.env.TEST_TRANSPORTER ?? "nats://127.0.0.1:4222", NAMESPACE: namespace };
+  const a = await prepareEntryPoint({ env: transporter });
+  const first = startEntryPoint(a.env);
+  children.push(first);
+  await a.healthy();
+
+  const b = await prepareEntryPoint({ env: transporter });
+  const second = startEntryPoint(b.env);
+  children.push(second);
+  let output = "";
+  second.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  second.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => second.once("exit", resolve));
+  expect(code).not.toBe(0);
+  expect(output).toMatch(/already runs an orchestrator on this transporter; this node's store is SQLite/);
+  // The first node goes on.
+  await a.healthy("the first node stopped");
+});
