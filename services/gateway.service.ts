@@ -5,6 +5,7 @@ import type { Caller } from "../lib/auth/api-keys";
 import { callerOf } from "../lib/auth/credentials";
 import { roleAllows } from "../lib/auth/roles";
 import { blacktreeError, describeError } from "../lib/errors";
+import { redisRateStore } from "../lib/gateway/redis-rate-store";
 import { accessOf, aliasesOf } from "../lib/gateway/routes";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
@@ -27,10 +28,13 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   // Every body is JSON whatever its Content-Type: `curl -d @job.json` sends it as a form.
   const jsonBody = { json: { strict: false, limit: "256kb", type: () => true }, urlencoded: false };
   // Per API key, after the key is verified: never X-Forwarded-For, which any client can set.
+  const sharedLimit = rt.env.redisUrl ? redisRateStore(rt.env.redisUrl, `blacktree:${rt.env.namespace}:ratelimit`) : null;
   const rateLimit = {
     window: rt.env.rateLimitWindowMs,
     limit: rt.env.rateLimit,
     headers: true,
+    // With REDIS_URL every gateway of a cluster counts against one limit per key.
+    ...(sharedLimit ? { StoreFactory: sharedLimit.StoreFactory } : {}),
     key: (req: Req) => {
       const caller = callerOf(req, rt.apiKeys);
       return caller ? `key:${caller.name}` : null;
@@ -260,6 +264,9 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     },
     created() {
       bindMetricsStore(rt.store);
+    },
+    stopped() {
+      sharedLimit?.close();
     },
   };
 }
