@@ -50,3 +50,11 @@ export const clockMetrics = {
 export function bindMetricsStore(store: JobStore | null): void {
   storeForGauges = store;
 }
+
+/**
+ * One registry's worth of metrics from several nodes, summed (prom-client's aggregator,
+ * made for the same job across cluster workers): a cluster's /metrics counts every node.
+ */
+export async function aggregateMetrics(perNode: object[][]): Promise<string> {
+  return client.AggregatorRegistry.aggregate(perNode as Parameters<typeof client.AggregatorRegistry.aggregate>[0]).metrics();
+}

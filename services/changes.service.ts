@@ -1,4 +1,5 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
+import { metricsRegistry } from "../lib/metrics";
 import type { Runtime } from "../lib/runtime";
 import type { StoreChange } from "../lib/store/job-store";
 
@@ -27,6 +28,10 @@ export function changesService(rt: Runtime): ServiceSchema {
   let timer: NodeJS.Timeout | undefined;
   return {
     name: "changes",
+    actions: {
+      /** This node's metrics as JSON, for a gateway summing the cluster's (GET /metrics). */
+      metrics: { visibility: "public", handler: () => metricsRegistry.getMetricsAsJSON() },
+    },
     events: {
       "$node.connected"(this: Service, ctx: Context<{ node: PeerNode }>) {
         this.refuseBeside(ctx.params.node);

@@ -1,17 +1,18 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Context, ServiceSchema } from "moleculer";
+import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Caller } from "../lib/auth/api-keys";
 import { callerOf } from "../lib/auth/credentials";
 import { roleAllows } from "../lib/auth/roles";
 import { blacktreeError, describeError } from "../lib/errors";
+import { brokerCluster } from "../lib/cluster";
 import { redisRateStore } from "../lib/gateway/redis-rate-store";
 import { accessOf, aliasesOf } from "../lib/gateway/routes";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
 import { attemptView, eventView, jobView } from "../lib/jobs/model";
 import { isJobState } from "../lib/jobs/states";
-import { bindMetricsStore, metricsRegistry } from "../lib/metrics";
+import { aggregateMetrics, bindMetricsStore, metricsRegistry } from "../lib/metrics";
 import type { TargetHandle } from "../lib/plugins/sdk";
 import { readinessChecks } from "../lib/readiness";
 import type { Runtime } from "../lib/runtime";
@@ -217,9 +218,13 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       },
       metrics: {
         visibility: "published",
-        async handler(ctx: Context<unknown, { $responseType?: string }>) {
+        async handler(this: Service, ctx: Context<unknown, { $responseType?: string }>) {
           ctx.meta.$responseType = metricsRegistry.contentType;
-          return metricsRegistry.metrics();
+          if (!rt.env.transporter) return metricsRegistry.metrics();
+          // A cluster's metrics, summed over the orchestrator nodes that answer now.
+          const nodes = brokerCluster(this.broker).nodesWithService("changes");
+          const parts = await Promise.all(nodes.map((nodeID: string) => ctx.call<object[], object>("changes.metrics", {}, { nodeID, timeout: 5000 }).catch(() => null)));
+          return aggregateMetrics(parts.filter((p): p is object[] => p !== null));
         },
       },
       workerStarted: workerAction("lifecycle.workerStarted"),

@@ -178,6 +178,11 @@ describe.each([
       for (const r of results) perDeployment.set(r.deploymentId, (perDeployment.get(r.deploymentId) ?? 0) + 1);
       expect([...perDeployment].filter(([, n]) => n !== 1)).toEqual([]);
       expect(perDeployment.size).toBe(JOBS);
+
+      // The front node's /metrics sums the cluster's: it counts transitions only the back nodes saw.
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: authHeader() })).text();
+      const succeeded = /^blacktree_job_transitions_total\{[^}]*to="succeeded"[^}]*\} (\d+)/m.exec(metrics);
+      expect(Number(succeeded?.[1] ?? 0)).toBeGreaterThan(0);
     } finally {
       sampling = false;
       await sampler.catch(() => undefined);
