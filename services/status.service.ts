@@ -7,6 +7,7 @@ import { Lease, LEASE_TTL_MS } from "../lib/engine/lease";
 import { registerReadiness, unregisterReadiness } from "../lib/readiness";
 import { asPluginLogger, Runtime } from "../lib/runtime";
 import { amqpSink } from "../lib/status/amqp-sink";
+import { JobIdentities } from "../lib/status/job-identities";
 import { moleculerSink } from "../lib/status/moleculer-sink";
 import { redisSink } from "../lib/status/redis-sink";
 import { SinkDrain } from "../lib/status/sink-drain";
@@ -41,10 +42,12 @@ export function statusService(rt: Runtime): ServiceSchema {
     },
     async started(this: any) {
       const logger = asPluginLogger(this.logger);
-      sinks = [moleculerSink(this.broker, rt.store)];
-      if (rt.env.amqpUrl) sinks.push(amqpSink(this.amqp as AmqpLink, rt.store));
+      // One memory of job identities for every sink: the usual flow reads no job rows.
+      const identities = new JobIdentities(rt.store);
+      sinks = [moleculerSink(this.broker, identities)];
+      if (rt.env.amqpUrl) sinks.push(amqpSink(this.amqp as AmqpLink, rt.store, identities));
       if (rt.env.redisUrl) {
-        const redis = redisSink(rt.env.redisUrl, rt.store, logger);
+        const redis = redisSink(rt.env.redisUrl, identities, logger);
         registerReadiness("redis", () => (redis.ready ? { ok: true } : { ok: false, error: redis.lastError ?? "not connected" }));
         sinks.push(redis);
         await redis.connected(REDIS_START_WAIT_MS);

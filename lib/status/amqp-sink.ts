@@ -1,7 +1,8 @@
 import type { AmqpLink } from "../amqp/amqp-link";
 import { amqpMetrics } from "../amqp/amqp-metrics";
 import { EXCHANGE, RECEIPTS_QUEUE, RESULT_KEY, STATUS_KEY } from "../amqp/topology";
-import type { Job, JobEvent } from "../jobs/model";
+import type { JobEvent } from "../jobs/model";
+import type { JobIdentities } from "./job-identities";
 import type { JobStore } from "../store/job-store";
 import type { StatusSink } from "./sink";
 import { isFinalEvent, legacyResult, statusEvent } from "./views";
@@ -20,7 +21,7 @@ const resultMessageId = (e: JobEvent) => `result.${e.jobId}.${e.seq}`;
  * reads the receipts and skips the results already routed. The receipts queue is purged
  * after every fully confirmed batch, so it only ever holds the batch in flight.
  */
-export function amqpSink(link: AmqpLink, store: JobStore): StatusSink {
+export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentities): StatusSink {
   let inDoubt = true; // after a start, the previous process may have left results unconfirmed
   let routed = new Set<string>();
 
@@ -43,23 +44,18 @@ export function amqpSink(link: AmqpLink, store: JobStore): StatusSink {
     name: "amqp",
     async deliver(events, delivered) {
       if (inDoubt) await readReceipts();
-      const jobs = new Map<string, Job | null>();
-      const jobOf = async (id: string) => {
-        if (!jobs.has(id)) jobs.set(id, await store.getJob(id));
-        return jobs.get(id)!;
-      };
       // Publish the whole batch first (one channel keeps the order), then collect confirms.
       const sends: Array<{ seq: number; confirmed: Promise<void> }> = [];
       let results = 0;
       for (const e of events) {
-        const job = await jobOf(e.jobId);
+        const job = await identities.of(e);
         const parts: Promise<void>[] = [link.publish(EXCHANGE, STATUS_KEY, json(statusEvent(e, job)), { persistent: true, contentType: "application/json", messageId: `status.${e.seq}` })];
         if (job && isFinalEvent(e)) {
           const messageId = resultMessageId(e);
           if (routed.has(messageId)) {
             amqpMetrics.resultsSkipped.inc();
           } else {
-            const attempt = e.attempt ? await store.getAttempt(job.id, e.attempt) : null;
+            const attempt = e.attempt ? await store.getAttempt(e.jobId, e.attempt) : null;
             results += 1;
             parts.push(link.publish(EXCHANGE, RESULT_KEY, json(legacyResult(e, job, attempt)), { persistent: true, mandatory: true, contentType: "application/json", messageId }));
           }

@@ -3,11 +3,11 @@ import type { JobEvent } from "../jobs/model";
 import { eventView } from "../jobs/model";
 import { isFinal, isJobState } from "../jobs/states";
 import { jobMetrics } from "../metrics";
-import type { JobStore } from "../store/job-store";
+import type { JobIdentities } from "./job-identities";
 import type { StatusSink } from "./sink";
 
 /** Moleculer events: `job.<state>` for every transition and `job.event` for every row; also counts transitions. */
-export function moleculerSink(broker: ServiceBroker, store: JobStore): StatusSink {
+export function moleculerSink(broker: ServiceBroker, identities: JobIdentities): StatusSink {
   return {
     name: "moleculer-events",
     async deliver(events, delivered) {
@@ -21,7 +21,7 @@ export function moleculerSink(broker: ServiceBroker, store: JobStore): StatusSin
     await broker.broadcast("job.event", payload);
     if (e.to && isJobState(e.to)) {
       await broker.broadcast(`job.${e.to}`, payload);
-      const job = e.from === null || isFinal(e.to) ? await store.getJob(e.jobId) : null;
+      const job = await identities.of(e);
       jobMetrics.transitions.inc({ to: e.to, type: job?.type ?? "" });
       if (job && isFinal(e.to)) jobMetrics.duration.observe({ type: job.type, state: e.to }, (e.at - job.createdAt) / 1000);
     }

@@ -2,16 +2,15 @@ import Redis from "ioredis";
 import { amqpMetrics } from "../amqp/amqp-metrics";
 import { redactUrl } from "../amqp/redact";
 import { blacktreeError } from "../errors";
-import type { Job } from "../jobs/model";
 import type { PluginLogger } from "../plugins/sdk";
-import type { JobStore } from "../store/job-store";
+import type { JobIdentities } from "./job-identities";
 import type { StatusSink } from "./sink";
 import { statusEvent } from "./views";
 
 export const REDIS_CHANNEL = "blacktree.status";
 
 /** Redis pub/sub: every event on `blacktree.status` and on `blacktree.status.<deploymentId>`. */
-export function redisSink(url: string, store: JobStore, logger: PluginLogger): StatusSink & { readonly ready: boolean; lastError: string | null; connected(timeoutMs: number): Promise<void> } {
+export function redisSink(url: string, identities: JobIdentities, logger: PluginLogger): StatusSink & { readonly ready: boolean; lastError: string | null; connected(timeoutMs: number): Promise<void> } {
   const where = redactUrl(url);
   // No offline queue: while Redis is down a publish fails at once and the cursor stays put.
   const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false, retryStrategy: (n) => Math.min(5000, 100 * 2 ** Math.min(n, 6)) });
@@ -23,11 +22,9 @@ export function redisSink(url: string, store: JobStore, logger: PluginLogger): S
     },
     async deliver(events: Parameters<StatusSink["deliver"]>[0], delivered: Parameters<StatusSink["deliver"]>[1]) {
       if (redis.status !== "ready") throw blacktreeError("SINK_UNAVAILABLE", `Redis at ${where} is not connected`);
-      const jobs = new Map<string, Job | null>();
       const pipeline = redis.pipeline();
       for (const e of events) {
-        if (!jobs.has(e.jobId)) jobs.set(e.jobId, await store.getJob(e.jobId));
-        const job = jobs.get(e.jobId)!;
+        const job = await identities.of(e);
         const text = JSON.stringify(statusEvent(e, job));
         pipeline.publish(REDIS_CHANNEL, text);
         if (job?.deploymentId) pipeline.publish(`${REDIS_CHANNEL}.${job.deploymentId}`, text);

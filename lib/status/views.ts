@@ -47,7 +47,7 @@ export function legacyResult(e: JobEvent, job: Pick<Job, "deploymentId">, attemp
  * The rich event on `api.status` and Redis: the outbox row with the job's identity.
  * Event data holds no secrets: the token never leaves job_secrets.
  */
-export function statusEvent(e: JobEvent, job: Job | null) {
+export function statusEvent(e: JobEvent, job: Pick<Job, "type" | "deploymentId"> | null) {
   return {
     seq: e.seq,
     jobId: e.jobId,
