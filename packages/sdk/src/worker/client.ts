@@ -93,12 +93,13 @@ export class WorkerClient {
   readonly env: WorkerEnv;
   /** Set once the orchestrator refused a report as stale (401/403): its job moved on. */
   stale: CallbackError | null = null;
-  private readonly opts: Required<Omit<WorkerClientOptions, "onStale">> & Pick<WorkerClientOptions, "onStale">;
+  private readonly opts: Required<Omit<WorkerClientOptions, "onStale">>;
   private readonly secretValues = new Set<string>();
   private pending: string[] = [];
   private dropped = 0;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly staleHandlers: Array<(error: CallbackError) => void> = [];
   /** Log pushes run one after another, so lines arrive in order. */
   private pushing: Promise<void> = Promise.resolve();
 
@@ -112,9 +113,15 @@ export class WorkerClient {
       logFlushMs: opts.logFlushMs ?? 500,
       echo: opts.echo ?? true,
       onWarning: opts.onWarning ?? ((message) => process.stderr.write(`⚠️ ${this.redact(message)}\n`)),
-      onStale: opts.onStale,
     };
     this.registerSecret(env.callbackToken);
+    if (opts.onStale) this.staleHandlers.push(opts.onStale);
+  }
+
+  /** Also call `handler` once the orchestrator says the attempt is no longer live. */
+  whenStale(handler: (error: CallbackError) => void): void {
+    if (this.stale) handler(this.stale);
+    else this.staleHandlers.push(handler);
   }
 
   /** The client for this process's environment. */
@@ -277,7 +284,7 @@ export class WorkerClient {
     this.pending = [];
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
-    this.opts.onStale?.(error);
+    for (const handler of this.staleHandlers) handler(error);
   }
 }
 
