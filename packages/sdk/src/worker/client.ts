@@ -134,17 +134,22 @@ export class WorkerClient {
     return this.env.callbackUrl !== null;
   }
 
-  /** Reports that the worker runs, and starts the heartbeats. Never throws: a lost report costs latency only. */
-  async started(): Promise<void> {
-    await this.report("POST", "/started", {});
-    if (this.opts.heartbeatMs > 0 && !this.heartbeatTimer && this.connected) {
+  /**
+   * Reports that the worker runs, and starts the heartbeats. Resolves true once the
+   * orchestrator recorded it; never throws: a lost report costs latency only.
+   */
+  async started(): Promise<boolean> {
+    const recorded = await this.report("POST", "/started", {});
+    if (this.opts.heartbeatMs > 0 && !this.heartbeatTimer && this.connected && !this.stale) {
       this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
       this.heartbeatTimer.unref?.();
     }
+    return recorded;
   }
 
-  async heartbeat(): Promise<void> {
-    await this.report("POST", "/heartbeat", {}, 1);
+  /** One heartbeat (one try: the next one follows anyway); true once recorded. */
+  heartbeat(): Promise<boolean> {
+    return this.report("POST", "/heartbeat", {}, 1);
   }
 
   /**
