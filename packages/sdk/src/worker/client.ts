@@ -85,8 +85,10 @@ const MAX_DELAY_MS = 5_000;
 
 /** fetch() says only "fetch failed"; the reason (ECONNREFUSED, a timeout, …) is its cause. */
 function describe(err: unknown): string {
-  const e = err as Error & { cause?: unknown };
-  return e?.cause instanceof Error ? `${e.message} (${e.cause.message})` : (e?.message ?? String(err));
+  const e = err as { message?: unknown; cause?: { message?: unknown; code?: unknown } } | null;
+  const message = typeof e?.message === "string" ? e.message : String(err);
+  const cause = e?.cause && typeof e.cause.message === "string" ? e.cause.message || String(e.cause.code ?? "") : null;
+  return cause ? `${message} (${cause})` : message;
 }
 
 export class WorkerClient {
