@@ -20,7 +20,8 @@ interface Worker {
 /**
  * `acme`: runs each workload as a child process of the orchestrator, in its own process
  * group, and keeps what it knows in memory. Idempotent on the launch key; pushes each exit
- * at once; after an orchestrator restart its workers are unknown (`lost`) and retried.
+ * at once. `close` kills its workers; after a crash they are unknown (`lost`, retried) and
+ * not reaped — a target that must survive restarts keeps records (the built-in `process`).
  */
 export const acmeTarget = defineTarget<AcmeConfig>(() => {
   const workers = new Map<string, Worker>();
@@ -34,9 +35,7 @@ export const acmeTarget = defineTarget<AcmeConfig>(() => {
   const kill = (w: Worker, signal: NodeJS.Signals) => {
     try {
       process.kill(-w.child.pid!, signal); // the whole process group
-    } catch {
-      // already gone
-    }
+    } catch {} // already gone
   };
 
   const target: LaunchTarget<AcmeConfig> = {

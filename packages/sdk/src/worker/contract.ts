@@ -101,7 +101,7 @@ export const WORKER_ROUTES: readonly WorkerRoute[] = [
     method: "POST",
     path: "/log",
     summary:
-      "Log lines, appended to the attempt's log (a bounded tail): what the job's logs show while it runs. When the attempt ends, the target's own log of the worker's output replaces them if the target keeps one (process, docker, pool); on targets that keep none (fargate, ec2) the pushed lines stay.",
+      "Log lines, appended to the attempt's log (a bounded tail): what the job's logs show while it runs. When the attempt ends, the target's own log of the worker's stdout and stderr (process, docker, pool) replaces them unless it is empty; on targets that keep none (fargate, ec2) the pushed lines stay.",
     requestBody: { type: "object", required: ["lines"], properties: { lines: { type: "array", maxItems: WORKER_LIMITS.logLinesPerRequest, items: { type: "string", maxLength: WORKER_LIMITS.logLineChars } } } },
     response: { type: "object" },
   },
