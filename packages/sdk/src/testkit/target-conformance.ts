@@ -9,7 +9,7 @@
  * every wait polls with a deadline and nothing sleeps a fixed time. A failing case says
  * in words which rule the target broke.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import type * as JestGlobals from "@jest/globals";
 import type { LaunchRequest, LaunchTarget, PluginContext, TargetHandle, TargetStatus, Workload } from "../plugin";
 import { poll } from "./poll";
 
@@ -68,6 +68,9 @@ export class ConformanceFailure extends Error {
 
 /** Registers the suite as `describe("<name> target conformance")`. */
 export function targetConformance<H extends TargetHandle>(name: string, setup: () => Promise<ConformanceSetup<H>>, opts: ConformanceOptions = {}): void {
+  // Required here, not at the top: the rest of the testkit (poll, runTaskType) works under any runner.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { afterAll, beforeAll, describe, expect, it } = require("@jest/globals") as typeof JestGlobals;
   const deadline = opts.deadlineMs ?? 30_000;
   const testTimeout = deadline * 3;
   const run = `${process.pid}-${Date.now().toString(36)}`;
