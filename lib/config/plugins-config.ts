@@ -9,7 +9,7 @@ import type { Mode } from "./env";
 
 export interface PluginEntry {
   use: string;
-  /** The config of the plugin's only target. */
+  /** The config of the plugin's targets that `targets` leaves out (the only one, for most plugins). */
   config?: Record<string, unknown>;
   /** Each target's own config, by target name (for plugins with several targets). */
   targets?: Record<string, Record<string, unknown>>;

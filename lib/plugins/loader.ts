@@ -151,26 +151,23 @@ export function registerPlugin(registry: PluginRegistry, plugin: BlacktreePlugin
 }
 
 /**
- * Each target gets its own config: `targets.<name>` of the plugin's entry, or — for a
- * plugin with one target — `config`. `config` for a plugin with several targets (or none),
- * both at once, or a `targets` key the plugin has no target for, are refused.
+ * Each target gets its own config: `targets.<name>` of the plugin's entry when given, else
+ * `config` (the config of a plugin's only target, or of every target `targets` leaves out).
+ * A `targets` key naming no target of the plugin, and `config` for a plugin without
+ * targets (it would configure nothing), are refused.
  */
 function targetConfigs(at: PluginAt, targets: LaunchTarget[], entry: Pick<PluginEntry, "config" | "targets">, index: number): Array<Record<string, unknown>> {
   const field = `plugins[${index}]`;
   const names = targets.map((t) => t?.name);
-  if (entry.config !== undefined && entry.targets !== undefined) {
-    throw pluginError("TARGET_CONFIG_INVALID", at, "has both `config` and `targets` in its entry: give each target its config under `targets.<name>`", [{ field: `${field}.config`, message: "cannot be given with targets" }]);
-  }
-  if (entry.config !== undefined && targets.length !== 1) {
-    const why = targets.length === 0 ? "has no target to take `config`" : `has ${targets.length} targets (${names.join(", ")}): give each its config under \`targets.<name>\``;
-    throw pluginError("TARGET_CONFIG_INVALID", at, why, [{ field: `${field}.config`, message: targets.length === 0 ? "the plugin has no target" : "is ambiguous for several targets" }]);
+  if (entry.config !== undefined && targets.length === 0) {
+    throw pluginError("TARGET_CONFIG_INVALID", at, "has no target to take `config`", [{ field: `${field}.config`, message: "the plugin has no target" }]);
   }
   for (const name of Object.keys(entry.targets ?? {})) {
     if (!names.includes(name)) {
       throw pluginError("TARGET_CONFIG_INVALID", at, `has no target '${name}' (its targets: ${names.join(", ") || "none"})`, [{ field: `${field}.targets.${name}`, message: "names no target of this plugin" }]);
     }
   }
-  return targets.map((t) => (entry.targets ? (entry.targets[t?.name] ?? {}) : (entry.config ?? {})));
+  return targets.map((t) => entry.targets?.[t?.name] ?? entry.config ?? {});
 }
 
 function registerTaskType(registry: PluginRegistry, at: PluginAt, t: TaskType, i: number): void {

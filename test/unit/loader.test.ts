@@ -101,16 +101,23 @@ describe("plugin manifests: dependencies, per-target config, errors that name th
     );
   });
 
-  test("`config` for a plugin with several targets, both forms at once, and an unknown target name are refused", () => {
-    expect(() => loadEntries([{ use: "clouds", config: { region: "x" } }], { clouds: twoTargets })).toThrow(
-      expect.objectContaining({ type: "TARGET_CONFIG_INVALID", message: expect.stringMatching(/has 2 targets \(north, south\): give each its config under `targets.<name>`/), data: expect.objectContaining({ fields: [expect.objectContaining({ field: "plugins[0].config" })] }) }),
-    );
-    expect(() => loadEntries([{ use: "clouds", config: {}, targets: {} }], { clouds: twoTargets })).toThrow(expect.objectContaining({ type: "TARGET_CONFIG_INVALID", message: expect.stringMatching(/both `config` and `targets`/) }));
+  test("`config` configures every target `targets` leaves out (each checked against its own schema)", () => {
+    const shared = definePlugin({ ...twoTargets, targets: [fakeTarget("east", { region: { type: "string", default: "e-1" } }), fakeTarget("west", { region: { type: "string", default: "w-1" } })] });
+    const reg = loadEntries([{ use: "shared", config: { region: "r-9" }, targets: { west: {} } }], { shared }, "east");
+    expect(reg.target("east")?.config).toEqual({ region: "r-9" });
+    expect(reg.target("west")?.config).toEqual({ region: "w-1" });
+    // One config for two different schemas: refused by the one it does not fit, naming that target.
+    expect(() => loadEntries([{ use: "clouds", config: { region: "x" } }], { clouds: twoTargets })).toThrow(expect.objectContaining({ type: "TARGET_CONFIG_INVALID", message: expect.stringContaining("target 'south' config is invalid") }));
+  });
+
+  test("a `targets` key naming no target of the plugin, and `config` for a plugin without targets, are refused", () => {
     expect(() => loadEntries([{ use: "clouds", targets: { west: {} } }], { clouds: twoTargets })).toThrow(
       expect.objectContaining({ type: "TARGET_CONFIG_INVALID", message: expect.stringMatching(/has no target 'west' \(its targets: north, south\)/), data: expect.objectContaining({ fields: [expect.objectContaining({ field: "plugins[0].targets.west" })] }) }),
     );
     const tasksOnly = definePlugin({ name: "tasks", apiVersion: "^1.0.0", taskTypes: [taskType] });
-    expect(() => loadEntries([{ use: "clouds" }, { use: "tasks", config: { x: 1 } }], { clouds: twoTargets, tasks: tasksOnly })).toThrow(expect.objectContaining({ type: "TARGET_CONFIG_INVALID", message: expect.stringMatching(/'tasks' has no target to take `config`/) }));
+    expect(() => loadEntries([{ use: "clouds" }, { use: "tasks", config: { x: 1 } }], { clouds: twoTargets, tasks: tasksOnly })).toThrow(
+      expect.objectContaining({ type: "TARGET_CONFIG_INVALID", message: expect.stringMatching(/'tasks' has no target to take `config`/), data: expect.objectContaining({ fields: [expect.objectContaining({ field: "plugins[1].config" })] }) }),
+    );
   });
 
   test("dependencies: loaded in any order when satisfied; a missing one or one out of range is refused, naming both", () => {
