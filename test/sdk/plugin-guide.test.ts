@@ -68,6 +68,7 @@ afterAll(async () => {
     process.kill(-orchestrator.pid, "SIGTERM"); // npm, its shell and node: the whole group we started
     await exited;
   }
+  if (dir) fs.rmSync(dir, { recursive: true, force: true }); // ~80 MB of node_modules
   process.stdout.write(`✅ plugin guide: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 });
 
