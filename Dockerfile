@@ -3,6 +3,7 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+COPY packages/sdk/package.json ./packages/sdk/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
@@ -14,6 +15,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends git ca-certific
 ENV NODE_ENV=production BLACKTREE_MODE=production DATA_DIR=/data PORT=3000
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# node_modules/@blacktree/sdk links to the workspace package: its build and manifest.
+COPY --from=build /app/packages/sdk/package.json ./packages/sdk/
+COPY --from=build /app/packages/sdk/dist ./packages/sdk/dist
 COPY --from=build /app/package.json /app/plugins.config.json ./
 RUN mkdir -p /data && chown node:node /data
 USER node

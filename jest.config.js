@@ -5,4 +5,11 @@ module.exports = {
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   testTimeout: 60000,
+  // In this process the SDK is its TypeScript source; child processes load its build
+  // (node_modules/@blacktree/sdk → packages/sdk/dist), which the global setup keeps current.
+  moduleNameMapper: {
+    "^@blacktree/sdk$": "<rootDir>/packages/sdk/src/index.ts",
+    "^@blacktree/sdk/(testkit|worker)$": "<rootDir>/packages/sdk/src/$1/index.ts",
+  },
+  globalSetup: "<rootDir>/test/support/global-setup.js",
 };

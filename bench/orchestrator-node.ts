@@ -41,7 +41,7 @@ export function ensureBuilt(): void {
     }
     return t;
   };
-  const sources = Math.max(...["bin", "lib", "services", "mixins", "plugins", "workers"].map((d) => newest(path.join(ROOT, d))), fs.statSync(path.join(ROOT, "moleculer.config.ts")).mtimeMs);
+  const sources = Math.max(...["bin", "lib", "services", "mixins", "plugins", "packages/sdk/src"].map((d) => newest(path.join(ROOT, d))), fs.statSync(path.join(ROOT, "moleculer.config.ts")).mtimeMs);
   if (built >= sources) return;
   log("🔄", "dist/ is missing or stale: npm run build");
   execFileSync("npm", ["run", "build", "--silent"], { cwd: ROOT, stdio: "inherit" });

@@ -21,6 +21,10 @@ export const ErrorCodes = {
   PLUGIN_INVALID: { status: 500, retryable: false },
   PLUGIN_API_MISMATCH: { status: 500, retryable: false },
   PLUGIN_DUPLICATE: { status: 500, retryable: false },
+  /** A plugin's module throws when required, or is TypeScript this process cannot load. */
+  PLUGIN_LOAD_FAILED: { status: 500, retryable: false },
+  /** A plugin's `dependencies` name a plugin that is not loaded, or one outside the range. */
+  PLUGIN_DEPENDENCY_UNMET: { status: 500, retryable: false },
   TARGET_NOT_FOUND: { status: 503, retryable: true },
   TARGET_CONFIG_INVALID: { status: 500, retryable: false },
   LAUNCH_FAILED: { status: 502, retryable: true },

@@ -9,7 +9,10 @@ import type { Mode } from "./env";
 
 export interface PluginEntry {
   use: string;
+  /** The config of the plugin's targets that `targets` leaves out (the only one, for most plugins). */
   config?: Record<string, unknown>;
+  /** Each target's own config, by target name (for plugins with several targets). */
+  targets?: Record<string, Record<string, unknown>>;
 }
 
 export interface Routing {
@@ -75,7 +78,15 @@ const schema = {
   plugins: {
     type: "array",
     min: 1,
-    items: { type: "object", strict: true, props: { use: { type: "string", empty: false }, config: { type: "object", optional: true } } },
+    items: {
+      type: "object",
+      strict: true,
+      props: {
+        use: { type: "string", empty: false },
+        config: { type: "object", optional: true },
+        targets: { type: "record", optional: true, key: { type: "string", empty: false }, value: { type: "object" } },
+      },
+    },
   },
   routing: {
     type: "object",

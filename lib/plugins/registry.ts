@@ -1,11 +1,10 @@
-import type { SyncCheckFunction, AsyncCheckFunction } from "fastest-validator";
-import type { LaunchTarget, TaskType } from "./sdk";
+import type { LaunchTarget, ParamsCheck, TaskType } from "./sdk";
 
 export interface LoadedTaskType {
   plugin: string;
   def: TaskType<any>;
-  /** The compiled params schema. */
-  checkParams: SyncCheckFunction | AsyncCheckFunction;
+  /** The compiled params schema (the SDK's `compileParams`). */
+  checkParams: ParamsCheck;
 }
 
 export interface LoadedTarget {
@@ -15,9 +14,21 @@ export interface LoadedTarget {
   config: Record<string, unknown>;
 }
 
+export interface LoadedPlugin {
+  name: string;
+  version: string | null;
+  apiVersion: string;
+  /** Other plugins it needs: name → semver range (checked at load). */
+  dependencies: Record<string, string>;
+  /** Its `use` in the plugins config. */
+  source: string;
+  /** The file it was loaded from (null when given as an object, in tests). */
+  file: string | null;
+}
+
 /** What the loader produced: every task type and launch target, by name. */
 export class PluginRegistry {
-  readonly plugins: Array<{ name: string; apiVersion: string; source: string }> = [];
+  readonly plugins: LoadedPlugin[] = [];
   readonly taskTypes = new Map<string, LoadedTaskType>();
   readonly targets = new Map<string, LoadedTarget>();
 
@@ -32,7 +43,7 @@ export class PluginRegistry {
   /** The public description served by GET /api/plugins. */
   describe() {
     return {
-      plugins: this.plugins,
+      plugins: this.plugins.map(({ name, version, apiVersion, dependencies, source }) => ({ name, version, apiVersion, dependencies, source })),
       taskTypes: [...this.taskTypes.values()].map(({ plugin, def }) => ({
         name: def.name,
         plugin,

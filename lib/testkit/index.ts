@@ -1,4 +1,2 @@
-/** Test helpers for plugin authors (`blacktree-orchestrator/testkit`); runs under Jest. */
-export { targetConformance } from "./target-conformance";
-export type { ConformanceOptions, ConformanceSetup, WorkloadKind } from "./target-conformance";
-export { isAssertionError, poll } from "./poll";
+/** `blacktree-orchestrator/testkit`: the SDK's testkit (`@blacktree/sdk/testkit`), kept for plugins written against it. */
+export * from "@blacktree/sdk/testkit";

@@ -1,7 +1,9 @@
 /** Schema fragments for the fields of the Blacktree DeploymentMessage, shared by the built-in task types. */
-import { checkRelativePath, fieldError, TaskJob } from "../../lib/sdk";
+import path from "node:path";
+import { checkRelativePath, deploymentIdRule, fieldError, nodeWorkerCommand, type TaskJob } from "@blacktree/sdk";
 
-export const deploymentId = { type: "string", pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, messages: { stringPattern: "The 'deploymentId' field must be 1-128 letters, digits or . _ -" } };
+/** Required here: every built-in job belongs to a deployment. */
+export const deploymentId = deploymentIdRule;
 export const token = { type: "string", optional: true, max: 4096 };
 export const repository = { type: "string", empty: false, max: 2048 };
 export const branch = { type: "string", optional: true, default: "main", max: 255 };
@@ -30,4 +32,9 @@ export function checkPaths(job: TaskJob<any>, names: string[]): void {
 /** Docker image names are lower-case. */
 export function imageTag(job: TaskJob<any>): string {
   return `blacktree/${(job.deploymentId ?? "job").toLowerCase()}:${job.id.slice(-12).toLowerCase().replace(/[^a-z0-9_.-]/g, "-")}`;
+}
+
+/** The reference workers the built-in task types run (plugins/workers/, compiled or through tsx). */
+export function referenceWorker(name: "build-worker" | "deploy-worker"): string[] {
+  return nodeWorkerCommand(path.join(__dirname, "../workers", name));
 }

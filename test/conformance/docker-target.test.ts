@@ -27,7 +27,7 @@ targetConformance(
           exit3: sh("exit 3"),
           // PID 1 gets no default signal actions: the trap is what makes SIGTERM end it.
           sleep: sh("trap 'exit 143' TERM; sleep 300 & wait"),
-          ignoreTerm: sh("trap '' TERM; while :; do sleep 1; done"),
+          ignoreTerm: sh("trap '' TERM; echo ready; while :; do sleep 1; done"),
         })[kind],
       invalidWorkload: () => ({ image: "local/no-such-image:0", command: ["true"], env: {} }),
       countWorkers: async (key) => containersWithLabel(`${labelPrefix}.key=${key}`).length,

@@ -22,7 +22,7 @@ targetConformance("process", async () => {
         exit0: { command: sh("echo conformance; exit 0"), env: {} },
         exit3: { command: sh("exit 3"), env: {} },
         sleep: { command: ["sleep", "300"], env: {} },
-        ignoreTerm: { command: sh("trap '' TERM; while :; do sleep 1; done"), env: {} },
+        ignoreTerm: { command: sh("trap '' TERM; echo ready; while :; do sleep 1; done"), env: {} },
       })[kind],
     invalidWorkload: () => ({ command: ["/nonexistent/blacktree-conformance"], env: {} }),
     async teardown() {

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import type { PluginContext } from "../../lib/plugins/sdk";
 import { createProcessTarget } from "../../plugins/targets/process";
-import { referenceWorkerCommand } from "../../workers";
+import { nodeWorkerCommand } from "@blacktree/sdk";
 import { waitFor } from "../support/wait";
 
 /**
@@ -98,7 +98,7 @@ function dockerEngineAnswers(): boolean {
 
 /** Starts the worker with only the environment the process target would give it. */
 function startWorker(env: Record<string, string>, tmpDir: string) {
-  const [file, ...args] = referenceWorkerCommand("build-worker");
+  const [file, ...args] = nodeWorkerCommand(path.join(ROOT, "plugins/workers/build-worker"));
   return spawn(file, args, {
     cwd: tmpDir, // not the project: the worker must not depend on where it is started
     stdio: ["ignore", "pipe", "pipe"],
@@ -130,6 +130,16 @@ async function runWorker(env: Record<string, string>, tmpDir = fs.mkdtempSync(pa
   return { code, stdout, stderr, result: JSON.parse(last.slice("blacktree-result ".length)) };
 }
 
+/** The worker's reports but its log pushes (POST …/log), in order. */
+function reports(): Callback[] {
+  return callbacks.filter((c) => !c.path.endsWith("/log") && !c.path.startsWith("/git/"));
+}
+
+/** The log lines the worker pushed (POST …/log), in order. */
+function pushedLines(): string[] {
+  return callbacks.filter((c) => c.path.endsWith("/log")).flatMap((c) => (c.body as { lines: string[] }).lines);
+}
+
 function callbackEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { BLACKTREE_CALLBACK_URL: callbackBase, BLACKTREE_CALLBACK_TOKEN: CALLBACK_TOKEN, ...extra };
 }
@@ -159,16 +169,21 @@ describe("reference build worker", () => {
       ? { success: true, imageUrl: IMAGE_TAG, error: null, message: `built image ${IMAGE_TAG}` }
       : { success: true, imageUrl: null, error: null, message: "verified the build context; no Docker engine answered, so no image was built" };
     expect(run.result).toEqual(expected);
-    expect(callbacks.map((c) => `${c.method} ${c.path}`)).toEqual([
+    expect(reports().map((c) => `${c.method} ${c.path}`)).toEqual([
       "POST /api/workers/job_test/1/started",
       "GET /api/workers/job_test/1/secrets",
       "POST /api/workers/job_test/1/result",
     ]);
     expect(callbacks.every((c) => c.authorization === `Bearer ${CALLBACK_TOKEN}`)).toBe(true);
-    expect(callbacks[2].body).toEqual(expected);
+    expect(reports()[2].body).toEqual(expected);
     expect(run.stdout).toContain(`🔄 cloning ${repo} (branch main)`);
+    // The same lines were pushed to the orchestrator (POST /log), before the result.
+    const pushed = pushedLines();
+    expect(pushed).toContain(`🔄 cloning ${repo} (branch main)`);
+    expect(pushed).toContain(`✅ ${expected.message}`);
+    expect(callbacks.findIndex((c) => c.path.endsWith("/log"))).toBeLessThan(callbacks.findIndex((c) => c.path.endsWith("/result")));
 
-    const output = run.stdout + run.stderr;
+    const output = run.stdout + run.stderr + pushed.join("\n");
     for (const secret of [...TOKEN_SECRETS, CALLBACK_TOKEN]) {
       expect(output).not.toContain(secret);
     }
@@ -186,7 +201,7 @@ describe("reference build worker", () => {
     const gitRequests = callbacks.filter((c) => c.path.startsWith("/git/owner/repo.git/"));
     expect(gitRequests.length).toBeGreaterThan(0);
     expect(gitRequests[0].authorization).toBe(`Basic ${TOKEN_SECRETS[1]}`);
-    for (const secret of TOKEN_SECRETS) expect(run.stdout + run.stderr).not.toContain(secret);
+    for (const secret of TOKEN_SECRETS) expect(run.stdout + run.stderr + pushedLines().join("\n")).not.toContain(secret);
     expect(run.stdout).toContain(`🔄 cloning ${httpRepo} (branch main)`);
   });
 
@@ -302,7 +317,7 @@ describe("reference build worker", () => {
           key: "job_e2e:1",
           labels: {},
           workload: {
-            command: referenceWorkerCommand("build-worker"),
+            command: nodeWorkerCommand(path.join(ROOT, "plugins/workers/build-worker")),
             env: { ...callbackEnv(), BLACKTREE_REPOSITORY: repo, BLACKTREE_BRANCH: "main", BLACKTREE_IMAGE_TAG: IMAGE_TAG, TMPDIR: tmpDir, ...fakeDockerEnv("builds") },
           },
         },
@@ -318,7 +333,8 @@ describe("reference build worker", () => {
       for await (const line of target.logs!(handle, ctx)) lines.push(line);
       expect(lines).toContain(`🔄 cloning ${repo} (branch main)`);
       expect(JSON.parse(lines[lines.length - 1].slice("blacktree-result ".length))).toMatchObject({ success: true, imageUrl: IMAGE_TAG });
-      expect(callbacks.map((c) => c.path)).toEqual(["/api/workers/job_test/1/started", "/api/workers/job_test/1/result"]);
+      expect(reports().map((c) => c.path)).toEqual(["/api/workers/job_test/1/started", "/api/workers/job_test/1/result"]);
+      expect(pushedLines()).toContain(`🔄 cloning ${repo} (branch main)`);
       expect(leftovers(tmpDir).filter((name) => name.startsWith("blacktree-build-"))).toEqual([]);
     } finally {
       await target.close?.();

@@ -1,4 +1,4 @@
-import type { ValidationSchema } from "fastest-validator";
+import type { ValidationSchema } from "@blacktree/sdk";
 
 /** The `config` block of the docker target in plugins.config.json. */
 export interface DockerTargetConfig {

@@ -1,4 +1,4 @@
-import { blacktreeError } from "../../../lib/sdk";
+import { blacktreeError } from "@blacktree/sdk";
 
 /** What dockerode throws: an HTTP status from the engine, or a socket error code. */
 interface EngineError {

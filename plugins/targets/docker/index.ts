@@ -1,4 +1,4 @@
-import { definePlugin, defineTarget } from "../../../lib/sdk";
+import { definePlugin, defineTarget } from "@blacktree/sdk";
 import { createDockerTarget } from "./target";
 
 export type { DockerTargetConfig } from "./config";

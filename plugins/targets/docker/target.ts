@@ -1,5 +1,5 @@
 import Docker from "dockerode";
-import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "../../../lib/sdk";
+import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
 import { dockerTargetConfigSchema, resolveSettings, type DockerTargetConfig, type DockerTargetSettings } from "./config";
 import { engineError, launchError, statusOf } from "./engine-errors";
 import { demux, tailLines } from "./log-stream";

@@ -1,4 +1,4 @@
-import type { ValidationSchema } from "fastest-validator";
+import type { ValidationSchema } from "@blacktree/sdk";
 
 /** The `config` block of the ec2 target in plugins.config.json. */
 export interface Ec2TargetConfig {

@@ -1,4 +1,4 @@
-import { definePlugin, defineTarget } from "../../../lib/sdk";
+import { definePlugin, defineTarget } from "@blacktree/sdk";
 import { createEc2Target } from "./target";
 
 export type { Ec2TargetConfig } from "./config";

@@ -1,5 +1,5 @@
 import type { Instance } from "@aws-sdk/client-ec2";
-import type { TargetStatus } from "../../../lib/sdk";
+import type { TargetStatus } from "@blacktree/sdk";
 import { EXIT_CODE_TAG } from "./user-data";
 
 const ENDED = new Set(["shutting-down", "terminated", "stopping", "stopped"]);

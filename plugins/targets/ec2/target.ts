@@ -1,5 +1,5 @@
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type Filter, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
-import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "../../../lib/sdk";
+import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
 import { awsMessage, errorName, isThrottling, isTransient } from "../aws-shared/aws-errors";
 import { CallSpacer, spaceCommand } from "../aws-shared/call-spacer";
 import { launchToken, workerTags } from "../aws-shared/launch-token";

@@ -1,4 +1,4 @@
-import type { Workload } from "../../../lib/sdk";
+import type { Workload } from "@blacktree/sdk";
 
 /** EC2 takes at most 16 KB of user data, counted before base64. */
 export const USER_DATA_MAX_BYTES = 16 * 1024;

@@ -1,4 +1,4 @@
-import { definePlugin, defineTarget } from "../../../lib/sdk";
+import { definePlugin, defineTarget } from "@blacktree/sdk";
 import { createFargateTarget } from "./target";
 
 export type { FargateTargetConfig } from "./config";

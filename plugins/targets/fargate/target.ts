@@ -1,5 +1,5 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput, type Task } from "@aws-sdk/client-ecs";
-import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "../../../lib/sdk";
+import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
 import { awsMessage, errorName, isThrottling, isTransient } from "../aws-shared/aws-errors";
 import { CallSpacer, spaceCommand } from "../aws-shared/call-spacer";
 import { launchToken, workerTags } from "../aws-shared/launch-token";

@@ -1,5 +1,5 @@
 import type { Failure, Task } from "@aws-sdk/client-ecs";
-import type { TargetStatus } from "../../../lib/sdk";
+import type { TargetStatus } from "@blacktree/sdk";
 
 const PENDING = new Set(["PROVISIONING", "PENDING", "ACTIVATING"]);
 /** Stop codes where ECS (not the worker) ended the task: the worker's work is lost, whatever its exit code. */

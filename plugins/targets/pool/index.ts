@@ -1,4 +1,4 @@
-import { definePlugin, defineTarget } from "../../../lib/sdk";
+import { definePlugin, defineTarget } from "@blacktree/sdk";
 import { createPoolTarget } from "./target";
 
 export type { PoolTargetConfig } from "./config";

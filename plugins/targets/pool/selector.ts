@@ -1,4 +1,4 @@
-import { blacktreeError } from "../../../lib/sdk";
+import { blacktreeError } from "@blacktree/sdk";
 
 /** `k=v,k2=v2` → `{ k: "v", k2: "v2" }`; a malformed pair fails the launch (retrying cannot fix it). */
 export function parseSelector(text: string | undefined): Record<string, string> {

@@ -6,7 +6,7 @@ import {
   type PluginContext,
   type TargetHandle,
   type TargetStatus,
-} from "../../../lib/sdk";
+} from "@blacktree/sdk";
 import { poolTargetConfigSchema, resolveSettings, SELECTOR_ENV, type PoolTargetConfig, type PoolTargetSettings } from "./config";
 import { describeSelector, matches, parseSelector } from "./selector";
 

@@ -1,5 +1,5 @@
 import path from "node:path";
-import type { ValidationSchema } from "fastest-validator";
+import type { ValidationSchema } from "@blacktree/sdk";
 
 /** The `config` block of the process target in plugins.config.json. */
 export interface ProcessTargetConfig {

@@ -1,4 +1,4 @@
-import { definePlugin, defineTarget } from "../../../lib/plugins/sdk";
+import { definePlugin, defineTarget } from "@blacktree/sdk";
 import { createProcessTarget } from "./target";
 
 export type { ProcessTargetConfig } from "./config";

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs";
-import { blacktreeError } from "../../../lib/errors";
+import { blacktreeError } from "@blacktree/sdk";
 import { currentBootId, readProcStat } from "./proc";
 import { writeRecord, type LaunchRecord, type WorkerFiles } from "./state-files";
 import { wrapperArgs } from "./wrapper";

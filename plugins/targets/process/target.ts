@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { setTimeout as delay } from "node:timers/promises";
-import { blacktreeError } from "../../../lib/errors";
-import type { LaunchRequest, LaunchTarget, PluginContext, TargetHandle, TargetStatus } from "../../../lib/plugins/sdk";
+import { blacktreeError } from "@blacktree/sdk";
+import type { LaunchRequest, LaunchTarget, PluginContext, TargetHandle, TargetStatus } from "@blacktree/sdk";
 import { processTargetConfigSchema, resolveSettings, type ProcessTargetConfig, type ProcessTargetSettings } from "./config";
 import { claimHolderAlive, releaseClaim, takeOverClaim, tryClaim } from "./launch-claim";
 import { capLogFile, tailLines } from "./log-file";

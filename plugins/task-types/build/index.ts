@@ -1,5 +1,4 @@
-import { checkGitRef, checkRepository, checkRepositoryHost, definePlugin, defineTaskType, JobRequest } from "../../../lib/sdk";
-import { referenceWorkerCommand } from "../../../workers";
+import { checkGitRef, checkRepository, checkRepositoryHost, definePlugin, defineTaskType, type JobRequest } from "@blacktree/sdk";
 import * as f from "../fields";
 
 interface BuildParams {
@@ -41,7 +40,7 @@ export const buildTaskType = defineTaskType<BuildParams>({
   },
   toWorkload(job) {
     return {
-      command: referenceWorkerCommand("build-worker"),
+      command: f.referenceWorker("build-worker"),
       env: {
         BLACKTREE_REPOSITORY: job.params.repository,
         BLACKTREE_BRANCH: job.params.branch,

@@ -1,5 +1,4 @@
-import { definePlugin, defineTaskType } from "../../../lib/sdk";
-import { referenceWorkerCommand } from "../../../workers";
+import { definePlugin, defineTaskType } from "@blacktree/sdk";
 import * as f from "../fields";
 
 interface DeployParams {
@@ -26,7 +25,7 @@ export const deployTaskType = defineTaskType<DeployParams>({
   },
   toWorkload(job) {
     return {
-      command: referenceWorkerCommand("deploy-worker"),
+      command: f.referenceWorker("deploy-worker"),
       env: {
         BLACKTREE_ACTION: "deploy",
         BLACKTREE_DEPLOYMENT_ID: job.params.deploymentId,

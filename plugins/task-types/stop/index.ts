@@ -1,5 +1,4 @@
-import { definePlugin, defineTaskType } from "../../../lib/sdk";
-import { referenceWorkerCommand } from "../../../workers";
+import { definePlugin, defineTaskType } from "@blacktree/sdk";
 import * as f from "../fields";
 
 /** `stop`: stop what a deployment's deploy started. Shares the deploy's concurrency key, so it never races one. */
@@ -11,7 +10,7 @@ export const stopTaskType = defineTaskType<{ deploymentId: string }>({
   cancelsOnSubmit: (job) => ({ deploymentId: job.params.deploymentId }),
   toWorkload(job) {
     return {
-      command: referenceWorkerCommand("deploy-worker"),
+      command: f.referenceWorker("deploy-worker"),
       env: { BLACKTREE_ACTION: "stop", BLACKTREE_DEPLOYMENT_ID: job.params.deploymentId },
     };
   },

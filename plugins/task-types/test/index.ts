@@ -1,5 +1,4 @@
-import { checkGitRef, checkRepository, checkRepositoryHost, definePlugin, defineTaskType, fieldError } from "../../../lib/sdk";
-import { referenceWorkerCommand } from "../../../workers";
+import { checkGitRef, checkRepository, checkRepositoryHost, definePlugin, defineTaskType, fieldError } from "@blacktree/sdk";
 import * as f from "../fields";
 
 interface TestParams {
@@ -35,7 +34,7 @@ export const testTaskType = defineTaskType<TestParams>({
   },
   toWorkload(job) {
     return {
-      command: referenceWorkerCommand("build-worker"),
+      command: f.referenceWorker("build-worker"),
       env: {
         BLACKTREE_ACTION: "test",
         BLACKTREE_REPOSITORY: job.params.repository,

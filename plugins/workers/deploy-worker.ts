@@ -3,9 +3,8 @@
  * `blacktree-<deploymentId>` on the local Docker engine, or removes it (`stop`).
  * Without a Docker engine a deploy fails (not retryable) and a stop has nothing to do.
  */
-import { Callback } from "./build/callback";
 import { dockerEngineAnswers } from "./build/docker";
-import { log } from "./build/log";
+import { log, worker } from "./build/log";
 import type { BuildResult } from "./build/result";
 import { runCommand } from "./build/run-command";
 
@@ -41,14 +40,13 @@ async function stop(): Promise<BuildResult> {
 }
 
 async function main() {
-  const callback = Callback.fromEnv(process.env);
-  await callback?.started();
-  callback?.startHeartbeats();
+  await worker.started(); // and the heartbeats
   log.progress(`${action} of deployment ${deploymentId}`);
   const result = action === "stop" ? await stop() : await deploy();
   if (result.success) log.success(result.message);
   else log.failure(result.error ?? result.message);
-  await callback?.result(result);
+  await worker.result(result);
+  await worker.close();
   log.result(result);
   process.exit(result.success ? 0 : 1);
 }

@@ -1,5 +1,7 @@
-/** What the worker reports through the callback and prints as its last line. */
-export interface BuildResult {
+import type { WorkerResult } from "@blacktree/sdk/worker";
+
+/** What the worker reports through the worker contract and prints as its last line. */
+export interface BuildResult extends WorkerResult {
   success: boolean;
   imageUrl: string | null;
   error: string | null;

@@ -1,16 +1,16 @@
 /**
  * The reference build worker: clone one branch of a repository, check its Dockerfile,
- * build the image when a Docker engine answers, report through the callback.
- * Exit codes: 0 success, 1 failure, 2 bad build input (never worth a retry).
+ * build the image when a Docker engine answers, report through the worker contract
+ * (`@blacktree/sdk/worker`). Exit codes: 0 success, 1 failure, 2 bad build input (never
+ * worth a retry).
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Callback } from "./build/callback";
 import { dockerBuild, dockerEngineAnswers } from "./build/docker";
 import { locateBuildInputs } from "./build/dockerfile";
 import { cloneRepository } from "./build/git-clone";
-import { log, redact } from "./build/log";
+import { log, redact, worker } from "./build/log";
 import { BuildFailure, EXIT_FAILURE, EXIT_SUCCESS, failureResult, type BuildResult } from "./build/result";
 import { stopRunningCommands } from "./build/run-command";
 import { readBuildSettings, type BuildSettings } from "./build/settings";
@@ -18,7 +18,7 @@ import { runTestCommand, TestFailure } from "./build/test-command";
 
 const NO_ENGINE_MESSAGE = "verified the build context; no Docker engine answered, so no image was built";
 const ABORT_GRACE_MS = 3_000;
-const EXIT_ON_SIGNAL: Partial<Record<NodeJS.Signals, number>> = { SIGTERM: 143, SIGINT: 130 };
+const EXIT_ON_SIGNAL: Record<string, number> = { SIGTERM: 143, SIGINT: 130 };
 
 let workDir: string | null = null;
 let aborting = false;
@@ -28,19 +28,25 @@ function removeWorkDir(): void {
   workDir = null;
 }
 
-async function fetchToken(settings: BuildSettings, callback: Callback | null): Promise<string | undefined> {
+async function fetchToken(settings: BuildSettings): Promise<string | undefined> {
   if (!settings.needsToken) return undefined;
-  if (!callback) {
+  if (!worker.connected) {
     log.warn("a token was asked for but there is no callback URL to fetch it from: cloning without one");
     return undefined;
   }
-  const token = (await callback.secrets()).token;
+  let secrets: Record<string, string>;
+  try {
+    secrets = await worker.secrets();
+  } catch (err) {
+    throw new BuildFailure(`could not fetch the build's secrets: ${(err as Error).message}`, EXIT_FAILURE);
+  }
+  const token = secrets.token;
   if (!token) throw new BuildFailure("the secrets response holds no token", EXIT_FAILURE, false);
   return token;
 }
 
-async function build(settings: BuildSettings, callback: Callback | null): Promise<BuildResult> {
-  const token = await fetchToken(settings, callback);
+async function build(settings: BuildSettings): Promise<BuildResult> {
+  const token = await fetchToken(settings);
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), "blacktree-build-"));
   const cloneDir = path.join(workDir, "repo");
 
@@ -64,15 +70,13 @@ async function build(settings: BuildSettings, callback: Callback | null): Promis
 }
 
 async function main(): Promise<void> {
-  const callback = Callback.fromEnv(process.env);
   let result: BuildResult;
   let exitCode: number = EXIT_SUCCESS;
   try {
     const settings = readBuildSettings(process.env);
     log.progress(`${settings.action} job ${settings.jobId || "(no job id)"} attempt ${settings.attempt || "?"}`);
-    await callback?.started();
-    callback?.startHeartbeats();
-    result = await build(settings, callback);
+    await worker.started(); // and the heartbeats
+    result = await build(settings);
   } catch (err) {
     ({ result, exitCode } = failureResult(err));
     if (err instanceof TestFailure) exitCode = err.testExitCode;
@@ -84,22 +88,25 @@ async function main(): Promise<void> {
   result = { ...result, error: result.error && redact(result.error), message: redact(result.message) };
   if (result.success) log.success(result.message);
   else log.failure(result.error ?? result.message);
-  await callback?.result(result);
+  await worker.result(result);
+  await worker.close();
   log.result(result);
   process.exit(exitCode);
 }
 
-/** Stop what runs, remove the clone, exit 128+signal: no result, the orchestrator asked for this. */
-async function abort(signal: NodeJS.Signals): Promise<void> {
+/** Stop what runs, remove the clone, exit (128+signal): no result, the orchestrator asked for this. */
+async function abort(why: string, exitCode: number): Promise<void> {
   if (aborting) return;
   aborting = true;
-  log.warn(`received ${signal}: stopping and cleaning up`);
+  log.warn(`${why}: stopping and cleaning up`);
   await stopRunningCommands(ABORT_GRACE_MS);
   removeWorkDir();
-  process.exit(EXIT_ON_SIGNAL[signal] ?? EXIT_FAILURE);
+  process.exit(exitCode);
 }
 
-for (const signal of Object.keys(EXIT_ON_SIGNAL) as NodeJS.Signals[]) process.on(signal, () => void abort(signal));
+for (const [signal, code] of Object.entries(EXIT_ON_SIGNAL)) process.on(signal, () => void abort(`received ${signal}`, code));
+// The orchestrator says this attempt is over (cancelled, timed out, replaced): stop, as on SIGTERM.
+worker.whenStale((err) => void abort(`the orchestrator says this attempt is no longer live (${err.message})`, EXIT_FAILURE));
 
 main().catch((err: unknown) => {
   log.failure(`unexpected error: ${(err as Error)?.message ?? String(err)}`);
