@@ -10,8 +10,8 @@ import Redis from "ioredis";
 export function redisRateStore(url: string, prefix = "blacktree:ratelimit") {
   const opened: Redis[] = [];
   class RedisRateStore {
-    private readonly redis: Redis;
-    private readonly windowMs: number;
+    readonly redis: Redis;
+    readonly windowMs: number;
     resetTime: number;
 
     constructor(windowMs: number) {
@@ -35,7 +35,7 @@ export function redisRateStore(url: string, prefix = "blacktree:ratelimit") {
       }
     }
 
-    private windowEnd(): number {
+    windowEnd(): number {
       return (Math.floor(Date.now() / this.windowMs) + 1) * this.windowMs;
     }
   }
