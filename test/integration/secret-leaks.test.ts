@@ -5,11 +5,11 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import type { Channel } from "amqplib";
 import { DEAD_LETTER_QUEUE } from "../../lib/amqp/topology";
-import { AMQP_URL, BACKEND_RESULTS, BackendClient } from "../support/amqp";
+import { BACKEND_RESULTS, BackendClient } from "../support/amqp";
 import { CaptureLogger } from "../support/capture-logger";
-import { exclusive } from "../support/exclusive";
 import { lastSeq } from "../support/outbox";
 import { ROOT, startNode, tempDir, TEST_KEYS, TestNode } from "../support/orchestrator";
+import { createVhost, TestVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
 
 /**
@@ -30,13 +30,13 @@ let node: TestNode;
 let backend: BackendClient;
 let statusWatch: Channel;
 let repo: string;
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 const logger = new CaptureLogger({ level: "debug" });
 const wire: string[] = [];
 const saved: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
+  vhost = createVhost("secret-leaks");
   repo = path.join(tempDir(), "hello");
   execFileSync("bash", [path.join(ROOT, "examples/create-local-repo.sh"), repo]);
   // The orchestrator's own process environment holds credentials a worker must never see.
@@ -44,23 +44,21 @@ beforeAll(async () => {
     saved[k] = process.env[k];
     process.env[k] = v;
   }
-  backend = await BackendClient.connect("test-secret-leaks");
-  await backend.purgeAll();
+  backend = await BackendClient.connect("test-secret-leaks", vhost.url);
   statusWatch = await backend.watchStatus((e) => wire.push(JSON.stringify(e)));
   await backend.channel.consume(BACKEND_RESULTS, (m) => m && wire.push(m.content.toString("utf8")), { noAck: true });
-  node = await startNode({ env: { AMQP_URL, LOG_LEVEL: "debug", ...ORCHESTRATOR_SECRETS }, broker: { logger } });
+  node = await startNode({ env: { AMQP_URL: vhost.url, LOG_LEVEL: "debug", ...ORCHESTRATOR_SECRETS }, broker: { logger } });
 }, 300_000);
 
 afterAll(async () => {
   try {
     await statusWatch?.close().catch(() => undefined);
     await node?.stop();
-    await backend?.purgeAll().catch(() => undefined);
     await backend?.close();
   } finally {
     for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
     else process.env[k] = v;
-    release?.();
+    vhost?.remove();
   }
 });
 
