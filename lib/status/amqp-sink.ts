@@ -10,9 +10,11 @@ import { isFinalEvent, legacyResult, statusEvent } from "./views";
 const resultMessageId = (e: JobEvent) => `result.${e.jobId}.${e.seq}`;
 
 /**
- * RabbitMQ: every event on `api.status`; on a final state the legacy result on
- * `api.result` (persistent, mandatory, confirmed). Batches are pipelined and the cursor
- * moves to the end of the confirmed prefix.
+ * RabbitMQ: every event on `api.status`; on a final state of a job that came from
+ * execute.queue (`source: amqp`) the legacy result on `api.result` (persistent, mandatory,
+ * confirmed). REST jobs and follow-ups publish no legacy result: the backend's results queue
+ * takes only answers to its own messages, so no REST caller can place a result there for
+ * any deployment. Batches are pipelined and the cursor moves to the end of the confirmed prefix.
  *
  * Results stay exactly-once for the backend across reconnects and restarts: a result
  * whose confirm was lost may still have reached the queues. Each result also lands in
@@ -54,7 +56,7 @@ export function amqpSink(link: AmqpLink, store: JobStore): StatusSink {
       for (const e of events) {
         const job = await jobOf(e.jobId);
         const parts: Promise<void>[] = [link.publish(EXCHANGE, STATUS_KEY, json(statusEvent(e, job)), { persistent: true, contentType: "application/json", messageId: `status.${e.seq}` })];
-        if (job && isFinalEvent(e)) {
+        if (job && isFinalEvent(e) && publishesLegacyResult(job)) {
           const messageId = resultMessageId(e);
           if (routed.has(messageId)) {
             amqpMetrics.resultsSkipped.inc();
@@ -93,6 +95,11 @@ export function amqpSink(link: AmqpLink, store: JobStore): StatusSink {
       routed = new Set();
     },
   };
+}
+
+/** Only answers to the backend's own messages go to its results queue. */
+export function publishesLegacyResult(job: Pick<Job, "source">): boolean {
+  return job.source === "amqp";
 }
 
 function json(value: unknown): Buffer {
