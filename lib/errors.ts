@@ -13,6 +13,8 @@ export const ErrorCodes = {
   NOT_FOUND: { status: 404, retryable: false },
   JOB_NOT_FOUND: { status: 404, retryable: false },
   INVALID_TRANSITION: { status: 409, retryable: false },
+  /** The job already ended (succeeded, failed, timed out, cancelled, rejected): nothing to cancel. */
+  JOB_FINAL: { status: 409, retryable: false },
   JOB_KEY_CONFLICT: { status: 409, retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   RATE_LIMITED: { status: 429, retryable: true },

@@ -137,17 +137,18 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       cancelJob: {
         visibility: "published",
         params: { id: "string" },
-        async handler(ctx: Context<{ id: string }, { body: unknown }>) {
+        async handler(ctx: Context<{ id: string }, CallerMeta & { body: unknown }>) {
           const body = ctx.meta.body as { reason?: unknown } | undefined;
           const reason = typeof body?.reason === "string" ? body.reason.slice(0, 500) : "cancelled through the REST API";
-          return { job: await ctx.call("lifecycle.cancel", { id: ctx.params.id, reason, by: "api" }) };
+          // The history records which key asked.
+          return { job: await ctx.call("lifecycle.cancel", { id: ctx.params.id, reason, by: ctx.meta.caller.name }) };
         },
       },
       retryJob: {
         visibility: "published",
         params: { id: "string" },
-        async handler(ctx: Context<{ id: string }>) {
-          return { job: await ctx.call("lifecycle.retry", { id: ctx.params.id, by: "api" }) };
+        async handler(ctx: Context<{ id: string }, CallerMeta>) {
+          return { job: await ctx.call("lifecycle.retry", { id: ctx.params.id, by: ctx.meta.caller.name }) };
         },
       },
       jobLogs: {

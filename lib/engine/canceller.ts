@@ -1,4 +1,4 @@
-import { blacktreeError } from "../errors";
+import { blacktreeError, errorType } from "../errors";
 import type { Job } from "../jobs/model";
 import { isFinal } from "../jobs/states";
 import type { EngineContext } from "./context";
@@ -24,11 +24,12 @@ export interface CancelMatching {
 export class Canceller {
   constructor(private readonly c: EngineContext) {}
 
+  /** `by`: who asked (an API key's name, `job:<id>` for a job's own reach). A job that already ended is JOB_FINAL. */
   async cancel(id: string, reason: string, by: string): Promise<Job> {
     for (;;) {
       const job = await this.c.store.getJob(id);
       if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${id}'`);
-      if (isFinal(job.state)) return job;
+      if (isFinal(job.state)) throw blacktreeError("JOB_FINAL", `Job '${id}' already ended: it is ${job.state}`, { state: job.state });
       const holdsCompute = job.state === "launching" || job.state === "running";
       const cancelled = await this.c.store.transition(id, {
         from: job.state,
@@ -76,7 +77,11 @@ export class Canceller {
       for (const job of page.items) {
         if (job.id === m.exceptId || isFinal(job.state) || (m.states && !m.states.includes(job.state))) continue;
         if (bound !== null && (await storedAt(job.id)) >= bound) continue;
-        if ((await this.cancel(job.id, m.reason, m.by)).state === "cancelled") cancelled.push(job.id);
+        try {
+          if ((await this.cancel(job.id, m.reason, m.by)).state === "cancelled") cancelled.push(job.id);
+        } catch (err) {
+          if (errorType(err) !== "JOB_FINAL") throw err; // it ended meanwhile: nothing to cancel
+        }
       }
       cursor = page.nextCursor ?? undefined;
     } while (cursor);

@@ -112,7 +112,7 @@ describe("REST jobs end to end", () => {
     const pid = running.attempts[0].handle.pid;
     await waitFor(() => isGone(pid), { timeout: 10_000, message: `worker ${pid} still alive after cancel` });
     const history = (await node.http("GET", `/api/jobs/${id}`)).body.history;
-    expect(history.find((e: any) => e.to === "cancelled").data).toMatchObject({ reason: "changed my mind", by: "api" });
+    expect(history.find((e: any) => e.to === "cancelled").data).toMatchObject({ reason: "changed my mind", by: "admin" });
   });
 
   test("the token is stored apart, never returned, and wiped when the job ends", async () => {
