@@ -94,7 +94,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         visibility: "published",
         async handler(ctx: Context<unknown, CallerMeta & { body: unknown; idempotencyKey: string | null; $statusCode?: number }>) {
           const { caller } = ctx.meta;
-          const result = await ctx.call<{ created: boolean; job: { submittedBy: string | null } }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey, submittedBy: caller.name });
+          const result = await ctx.call<{ created: boolean; job: { submittedBy: string | null } }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey, caller });
           // A submitter reusing another caller's job key learns nothing about that job.
           if (!result.created && !canSee(caller, result.job)) throw blacktreeError("JOB_KEY_CONFLICT", "This job key belongs to another caller's job; use another idempotency key");
           ctx.meta.$statusCode = result.created ? 202 : 200;

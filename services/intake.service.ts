@@ -3,6 +3,7 @@ import type { AmqpLink } from "../lib/amqp/amqp-link";
 import { ExecuteIntake } from "../lib/amqp/execute-consumer";
 import { replayBody } from "../lib/amqp/redact";
 import { assertExecuteQueue, EXCHANGE, EXECUTE_KEY, EXECUTE_QUEUE } from "../lib/amqp/topology";
+import type { Caller } from "../lib/auth/api-keys";
 import { submissionEffects } from "../lib/engine/effects";
 import { blacktreeError, errorType } from "../lib/errors";
 import type { JobSource, NewJob } from "../lib/jobs/model";
@@ -16,7 +17,9 @@ export interface SubmitParams {
   source?: JobSource;
   idempotencyKey?: string | null;
   parentId?: string | null;
-  /** Name of the API key that submitted it (REST). */
+  /** The REST caller (its key's name and role). */
+  caller?: Caller | null;
+  /** Who the job belongs to when there is no caller: a follow-up inherits its parent's submitter. */
   submittedBy?: string | null;
 }
 
@@ -92,10 +95,14 @@ export function intakeService(rt: Runtime): ServiceSchema {
  * The one way a body becomes a job to store, for REST (`intake.submit`) and AMQP alike:
  * `validator.validate`, who submitted it, and what accepting it cancels.
  */
-async function toNewJob(rt: Runtime, caller: Pick<ServiceBroker, "call">, params: SubmitParams): Promise<NewJob> {
-  const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = params;
-  const job = await caller.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId });
-  return { ...job, submittedBy, effects: submissionEffects(job, rt.registry, rt.config) };
+async function toNewJob(rt: Runtime, broker: Pick<ServiceBroker, "call">, params: SubmitParams): Promise<NewJob> {
+  const { body, source = "internal", idempotencyKey = null, parentId = null, caller = null } = params;
+  const job = await broker.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId, caller: caller ? { name: caller.name, role: caller.role } : null });
+  const submittedBy = caller?.name ?? params.submittedBy ?? null;
+  // What accepting the job cancels reaches only what its submitter may cancel: a submitter's
+  // own jobs (a follow-up's: its parent's submitter's); an operator's, an admin's and the backend's reach every job.
+  const onlySubmittedBy = caller ? (caller.role === "submitter" ? caller.name : null) : submittedBy;
+  return { ...job, submittedBy, effects: submissionEffects(job, rt.registry, rt.config, { onlySubmittedBy }) };
 }
 
 function describe(job: { type: string; deploymentId: string | null }): string {

@@ -42,13 +42,32 @@ export interface Policy {
   [name: string]: unknown;
 }
 
+/** What a caller may ask of a job's envelope: REST callers by their key's role, `amqp` for execute.queue. */
+export interface CallerPolicy {
+  /** The highest `priority` a job may ask for (every caller may go down to -1000). */
+  maxPriority: number;
+  /** Whether a job may name its `target` (and only when `routing.allowJobTarget` allows it at all). */
+  allowTarget: boolean;
+}
+
+export type CallerKind = "submitter" | "operator" | "admin" | "amqp";
+
 export interface PluginsConfig {
   plugins: PluginEntry[];
   routing: Routing;
   limits: Limits;
   taskTypes: Record<string, TaskTypeSettings>;
   policy: Policy;
+  /** Per-caller bounds of `priority` and `target` (defaults: a submitter may not raise its priority above 0 nor choose a target). */
+  callers: Record<CallerKind, CallerPolicy>;
 }
+
+export const DEFAULT_CALLERS: Record<CallerKind, CallerPolicy> = {
+  submitter: { maxPriority: 0, allowTarget: false },
+  operator: { maxPriority: 1000, allowTarget: true },
+  admin: { maxPriority: 1000, allowTarget: true },
+  amqp: { maxPriority: 1000, allowTarget: true },
+};
 
 const timeoutsSchema = {
   type: "object",
@@ -68,6 +87,13 @@ const policySchema = {
     allowedHosts: { type: "array", optional: true, items: { type: "string", empty: false, max: 253, pattern: /^(\*|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/ } },
     dnsTimeoutMs: { type: "number", integer: true, min: 1, max: 30_000, optional: true },
   },
+};
+
+const callerSchema = {
+  type: "object",
+  optional: true,
+  strict: true,
+  props: { maxPriority: { type: "number", integer: true, min: -1000, max: 1000, optional: true }, allowTarget: { type: "boolean", optional: true } },
 };
 
 const schema = {
@@ -114,6 +140,12 @@ const schema = {
     strict: true,
     props: { development: policySchema, production: policySchema },
   },
+  callers: {
+    type: "object",
+    optional: true,
+    strict: true,
+    props: { submitter: callerSchema, operator: callerSchema, admin: callerSchema, amqp: callerSchema },
+  },
 };
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(schema);
@@ -151,7 +183,15 @@ export function parsePluginsConfig(raw: unknown, env: NodeJS.ProcessEnv, mode: M
     limits: value.limits ?? {},
     taskTypes: value.taskTypes ?? {},
     policy: { ...DEFAULT_POLICY[mode], ...(value.policies?.[mode] ?? {}) },
+    callers: callersOf(value.callers),
   };
+}
+
+/** The configured caller bounds over the defaults, per kind of caller. */
+export function callersOf(configured: Partial<Record<CallerKind, Partial<CallerPolicy>>> | undefined): Record<CallerKind, CallerPolicy> {
+  const out = {} as Record<CallerKind, CallerPolicy>;
+  for (const kind of Object.keys(DEFAULT_CALLERS) as CallerKind[]) out[kind] = { ...DEFAULT_CALLERS[kind], ...(configured?.[kind] ?? {}) };
+  return out;
 }
 
 /** Each target at most once per chain: a list naming its own origin or one target twice would loop or retry a target in vain. */

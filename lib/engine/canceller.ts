@@ -12,6 +12,8 @@ export interface CancelMatching {
   states?: string[];
   /** Only jobs stored before this job (a newer job superseding older ones). */
   storedBefore?: string;
+  /** Only jobs of this submitter: the reach of a submitter's job (absent: every job, an operator's reach). */
+  onlySubmittedBy?: string;
   reason: string;
   by: string;
 }
@@ -73,9 +75,10 @@ export class Canceller {
     const bound = m.storedBefore === undefined ? null : await storedAt(m.storedBefore);
     let cursor: string | undefined;
     do {
-      const page = await this.c.store.listJobs({ deploymentId: m.deploymentId, type: m.type, limit: 500, cursor });
+      const page = await this.c.store.listJobs({ deploymentId: m.deploymentId, type: m.type, submittedBy: m.onlySubmittedBy, limit: 500, cursor });
       for (const job of page.items) {
         if (job.id === m.exceptId || isFinal(job.state) || (m.states && !m.states.includes(job.state))) continue;
+        if (m.onlySubmittedBy !== undefined && job.submittedBy !== m.onlySubmittedBy) continue; // outside the submitter's reach
         if (bound !== null && (await storedAt(job.id)) >= bound) continue;
         try {
           if ((await this.cancel(job.id, m.reason, m.by)).state === "cancelled") cancelled.push(job.id);

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import Validator from "fastest-validator";
 import { blacktreeError, BlacktreeError, FieldError } from "../errors";
-import type { PluginsConfig } from "../config/plugins-config";
+import type { Role } from "../auth/roles";
+import { callersOf, CallerKind, PluginsConfig } from "../config/plugins-config";
 import type { PluginRegistry } from "../plugins/registry";
 import type { PluginContext, TaskJob } from "../plugins/sdk";
 import { forbiddenKeyPath, MAX_JSON_DEPTH, tooDeepPath } from "./json-shape";
-import { deriveJobId, JobSource, NewJob } from "./model";
+import { deriveJobId, JobSource, NewJob, restJobId } from "./model";
 import { compileRetryPolicy, compileTimeouts } from "./policy";
 
 /** Fields every job may carry besides its task type's own. */
@@ -29,6 +30,8 @@ export interface NormalizeInput {
   /** From the transport: AMQP messageId or the REST Idempotency-Key header. */
   idempotencyKey?: string | null;
   parentId?: string | null;
+  /** The REST caller (its key's name and role): REST job keys live in the caller's namespace, and `callers.<role>` bounds its envelope. */
+  caller?: { name: string; role: Role } | null;
 }
 
 export interface NormalizeDeps {
@@ -77,8 +80,14 @@ export async function normalizeJob(input: NormalizeInput, deps: NormalizeDeps): 
   const deploymentId = typeof params.deploymentId === "string" ? params.deploymentId : null;
   const explicitKey = (raw.jobId as string | undefined) ?? (raw.idempotencyKey as string | undefined) ?? input.idempotencyKey ?? null;
   if (explicitKey !== null && !ID_PATTERN.test(explicitKey)) throw invalid([{ field: "idempotencyKey", message: "must be 1-128 letters, digits or . _ : -" }]);
-  // Without a key or a createdAt there is nothing stable to hash: the job gets a fresh id.
-  const id = explicitKey || raw.createdAt ? deriveJobId({ idempotencyKey: explicitKey, type, deploymentId, createdAt: raw.createdAt as string | undefined }) : `job_${randomUUID().replace(/-/g, "").slice(0, 24)}`;
+  const id = jobIdOf(input, { explicitKey, type, deploymentId, createdAt: raw.createdAt as string | undefined });
+  const bounds = callerBounds(input, deps.config);
+  if (bounds && typeof raw.priority === "number" && raw.priority > bounds.policy.maxPriority) {
+    throw invalid([{ field: "priority", message: `may be at most ${bounds.policy.maxPriority} for the ${bounds.kind} role`, expected: bounds.policy.maxPriority, actual: raw.priority }]);
+  }
+  if (bounds && raw.target !== undefined && !bounds.policy.allowTarget) {
+    throw invalid([{ field: "target", message: `may not be chosen by the ${bounds.kind} role (callers.${bounds.kind}.allowTarget)` }]);
+  }
 
   const taskJob: TaskJob = { id, type, deploymentId, attempt: 0, params };
   await taskType.def.check?.(taskJob, deps.ctx);
@@ -105,6 +114,31 @@ export async function normalizeJob(input: NormalizeInput, deps: NormalizeDeps): 
     deadline: timeouts.totalTimeout ? now + timeouts.totalTimeout : null,
     runAfter: null,
   };
+}
+
+/**
+ * Job ids by source, in namespaces that never meet. AMQP (and internal) jobs keep the
+ * backend's keys exactly: jobId/idempotencyKey, else the messageId, else a hash of (type,
+ * deploymentId, createdAt), so a redelivery maps to its job. A REST caller's key, and its
+ * createdAt hash, are taken in that caller's own namespace (`rest:<key name>:…`, hashed), so
+ * no REST caller can take an id a backend message (or another caller) will need. Without a
+ * key or a createdAt there is nothing stable to hash: the job gets a fresh id.
+ */
+function jobIdOf(input: NormalizeInput, k: { explicitKey: string | null; type: string; deploymentId: string | null; createdAt?: string }): string {
+  if (input.source === "rest") {
+    const caller = input.caller?.name ?? "";
+    if (k.explicitKey) return restJobId(caller, k.explicitKey);
+    if (k.createdAt) return restJobId(caller, deriveJobId({ type: k.type, deploymentId: k.deploymentId, createdAt: k.createdAt }));
+  } else if (k.explicitKey || k.createdAt) {
+    return deriveJobId({ idempotencyKey: k.explicitKey, type: k.type, deploymentId: k.deploymentId, createdAt: k.createdAt });
+  }
+  return `job_${randomUUID().replace(/-/g, "").slice(0, 24)}`;
+}
+
+/** The envelope bounds of this caller: its key's role over REST, `amqp` for execute.queue; none for internal jobs (follow-ups). */
+function callerBounds(input: NormalizeInput, config: PluginsConfig) {
+  const kind: CallerKind | null = input.source === "rest" ? (input.caller?.role ?? "submitter") : input.source === "amqp" ? "amqp" : null;
+  return kind ? { kind, policy: (config.callers ?? callersOf(undefined))[kind] } : null;
 }
 
 /** The job's own choice (when policy allows) > routing.byType > the type's default > routing.default. */
