@@ -3,6 +3,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Caller } from "../lib/auth/api-keys";
 import { callerOf } from "../lib/auth/credentials";
+import type { WorkerCall } from "../lib/engine/callbacks";
 import { roleAllows } from "../lib/auth/roles";
 import { blacktreeError, describeError } from "../lib/errors";
 import { accessOf, aliasesOf } from "../lib/gateway/routes";
@@ -223,7 +224,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       workerHeartbeat: workerAction("lifecycle.workerHeartbeat"),
       workerResult: {
         visibility: "published",
-        async handler(ctx: Context<Record<string, unknown>, { worker: { jobId: string; attempt: number }; body: unknown }>) {
+        async handler(ctx: Context<Record<string, unknown>, { worker: WorkerCall; body: unknown }>) {
           const result = sanitizeResult(ctx.params);
           return ctx.call("lifecycle.workerResult", { ...ctx.meta.worker, result });
         },
@@ -231,7 +232,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       workerSecrets: workerAction("lifecycle.workerSecrets"),
       workerLog: {
         visibility: "published",
-        async handler(ctx: Context<{ lines?: unknown }, { worker: { jobId: string; attempt: number } }>) {
+        async handler(ctx: Context<{ lines?: unknown }, { worker: WorkerCall }>) {
           const lines = Array.isArray(ctx.params.lines) ? ctx.params.lines.filter((l): l is string => typeof l === "string").slice(0, 1000).map((l) => l.slice(0, 4096)) : [];
           return ctx.call("lifecycle.workerLog", { ...ctx.meta.worker, lines });
         },
@@ -256,7 +257,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
         const claims = token ? rt.callbackTokens.verify(token) : null;
         if (!claims) throw blacktreeError("UNAUTHORIZED", "A valid worker token is required");
-        ctx.meta.worker = { jobId: claims.jobId, attempt: claims.attempt };
+        ctx.meta.worker = { jobId: claims.jobId, attempt: claims.attempt, key: claims.key };
       },
     },
     created() {
@@ -268,7 +269,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
 function workerAction(target: string) {
   return {
     visibility: "published" as const,
-    handler(ctx: Context<unknown, { worker: { jobId: string; attempt: number } }>) {
+    handler(ctx: Context<unknown, { worker: WorkerCall }>) {
       return ctx.call(target, ctx.meta.worker);
     },
   };
