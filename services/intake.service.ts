@@ -21,6 +21,8 @@ export interface SubmitParams {
   caller?: Caller | null;
   /** Who the job belongs to when there is no caller: a follow-up inherits its parent's submitter. */
   submittedBy?: string | null;
+  /** execute.queue only (AMQP_UNKNOWN_FIELDS): unknown fields refused or dropped and logged. */
+  unknownFields?: "refuse" | "drop";
 }
 
 /**
@@ -70,7 +72,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
       const intake = new ExecuteIntake({
         store: rt.store,
         toNewJob: async (body, idempotencyKey) => {
-          const params = { body, source: "amqp" as const, idempotencyKey };
+          const params = { body, source: "amqp" as const, idempotencyKey, unknownFields: rt.env.amqpUnknownFields };
           try {
             return await toNewJob(rt, broker, params);
           } catch (err) {
@@ -97,7 +99,8 @@ export function intakeService(rt: Runtime): ServiceSchema {
  */
 async function toNewJob(rt: Runtime, broker: Pick<ServiceBroker, "call">, params: SubmitParams): Promise<NewJob> {
   const { body, source = "internal", idempotencyKey = null, parentId = null, caller = null } = params;
-  const job = await broker.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId, caller: caller ? { name: caller.name, role: caller.role } : null });
+  const unknownFields = source === "amqp" ? (params.unknownFields ?? "refuse") : "refuse";
+  const job = await broker.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId, caller: caller ? { name: caller.name, role: caller.role } : null, unknownFields });
   const submittedBy = caller?.name ?? params.submittedBy ?? null;
   // What accepting the job cancels reaches only what its submitter may cancel: a submitter's
   // own jobs (a follow-up's: its parent's submitter's); an operator's, an admin's and the backend's reach every job.

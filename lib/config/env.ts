@@ -25,6 +25,8 @@ export interface EnvConfig {
   amqpRequeueDelayMs: number;
   /** Failed handlings of one message (other than validation failures) before it is dead-lettered as HANDLING_FAILED. */
   amqpMaxRequeues: number;
+  /** execute.queue messages with fields no part of the job knows: refused (a rejected job naming them) or dropped and logged. */
+  amqpUnknownFields: "refuse" | "drop";
 
   redisUrl: string | null;
   logLevel: string;
@@ -72,6 +74,7 @@ export const ENV_DOCS: Record<string, string> = {
   AMQP_CONNECT_TIMEOUT_MS: "how long start-up waits for RabbitMQ (default 30000)",
   AMQP_REQUEUE_DELAY_MS: "delay before a message whose handling failed (store, broker, a plugin error, DNS down) is retried (default 2000)",
   AMQP_MAX_REQUEUES: "failed handlings of one execute.queue message (other than validation failures) before it is dead-lettered as HANDLING_FAILED (default 5)",
+  AMQP_UNKNOWN_FIELDS: "refuse | drop: execute.queue messages with unknown fields become rejected jobs naming them, or have them dropped and logged (default refuse)",
   REDIS_URL: "Redis URL; turns on the Redis pub/sub status sink",
   LOG_LEVEL: "fatal | error | warn | info | debug | trace (default info)",
   NODE_ID: "Moleculer node id (default: host name + pid)",
@@ -112,6 +115,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     amqpConnectTimeoutMs: envInt(env, "AMQP_CONNECT_TIMEOUT_MS", 30_000, 100, 600_000),
     amqpRequeueDelayMs: envInt(env, "AMQP_REQUEUE_DELAY_MS", 2000, 0, 600_000),
     amqpMaxRequeues: envInt(env, "AMQP_MAX_REQUEUES", 5, 1, 1000),
+    amqpUnknownFields: envChoice(env, "AMQP_UNKNOWN_FIELDS", ["refuse", "drop"] as const, "refuse"),
     redisUrl: env.REDIS_URL || null,
     logLevel: env.LOG_LEVEL || "info",
     nodeId: env.NODE_ID || null,
@@ -142,6 +146,14 @@ function checkOrigin(origin: string): string {
   }
   if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== origin) invalidEnv("BLACKTREE_CORS_ORIGINS", `has '${origin}': each origin must be exactly scheme://host[:port]`);
   return origin;
+}
+
+/** One of the allowed words, or the default when unset. */
+export function envChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], def: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  if (!(allowed as readonly string[]).includes(raw)) invalidEnv(name, `must be one of ${allowed.join(", ")}`);
+  return raw as T;
 }
 
 /** A whole number from the environment within [min, max], or the default when unset. */

@@ -7,11 +7,14 @@ import type { PluginRegistry } from "../plugins/registry";
 import type { PluginContext, TaskJob } from "../plugins/sdk";
 import { forbiddenKeyPath, MAX_JSON_DEPTH, tooDeepPath } from "./json-shape";
 import { deriveJobId, JobSource, NewJob, restJobId } from "./model";
-import { compileRetryPolicy, compileTimeouts } from "./policy";
+import { compileRetryPolicy, compileTimeouts, DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "./policy";
+import { unknownFields } from "./unknown-fields";
 
 /** Fields every job may carry besides its task type's own. */
 const ENVELOPE_FIELDS = ["type", "jobId", "idempotencyKey", "priority", "target", "timeouts", "retry", "createdAt"] as const;
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** ISO 8601 date-time (it is part of the job key): date, `T`, time to the minute or finer, and a zone. */
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
 const checkEnvelope = new Validator({ useNewCustomCheckerFunction: true }).compile({
   type: { type: "string", optional: true, empty: false, max: 63 },
@@ -24,6 +27,17 @@ const checkEnvelope = new Validator({ useNewCustomCheckerFunction: true }).compi
   createdAt: { type: "string", optional: true, max: 64 },
 });
 
+function isIsoDateTime(value: string): boolean {
+  const m = ISO_DATE_TIME.exec(value);
+  if (!m) return false;
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? "0"].map(Number);
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d && h < 24 && mi < 60 && s < 60 && !Number.isNaN(Date.parse(value));
+}
+
+/** What `retry` and `timeouts` may hold. */
+const NESTED_ENVELOPE: Record<string, readonly string[]> = { retry: Object.keys(DEFAULT_RETRY), timeouts: Object.keys(DEFAULT_TIMEOUTS) };
+
 export interface NormalizeInput {
   body: unknown;
   source: JobSource;
@@ -32,6 +46,12 @@ export interface NormalizeInput {
   parentId?: string | null;
   /** The REST caller (its key's name and role): REST job keys live in the caller's namespace, and `callers.<role>` bounds its envelope. */
   caller?: { name: string; role: Role } | null;
+  /**
+   * Fields no part of the job knows are refused (default). `drop` removes them instead and
+   * logs their names: only for execute.queue, where `AMQP_UNKNOWN_FIELDS=drop` lets a
+   * backend's extra fields through.
+   */
+  unknownFields?: "refuse" | "drop";
 }
 
 export interface NormalizeDeps {
@@ -54,12 +74,23 @@ export async function normalizeJob(input: NormalizeInput, deps: NormalizeDeps): 
   const polluted = forbiddenKeyPath(body);
   if (polluted) throw invalid([{ field: polluted, message: "is a forbidden key" }]);
 
-  const raw = body as Record<string, unknown>;
+  let raw = body as Record<string, unknown>;
   const envelope = checkEnvelope(raw);
-  if (envelope !== true) throw invalid(toFields(envelope as any[]));
+  const envelopeErrors = envelope === true ? [] : toFields(envelope as any[]);
+  if (typeof raw.createdAt === "string" && !envelopeErrors.some((f) => f.field === "createdAt") && !isIsoDateTime(raw.createdAt)) {
+    envelopeErrors.push({ field: "createdAt", message: "must be an ISO 8601 date-time, e.g. 2025-07-09T12:00:00Z (it is part of the job key)" });
+  }
 
-  const type = (raw.type as string | undefined) ?? "build"; // the legacy backend omits `type`
+  const type = typeof raw.type === "string" ? raw.type : "build"; // the legacy backend omits `type`
   const taskType = deps.registry.taskType(type);
+  // Fields nothing knows are named, never dropped silently (with the type's own fields known, so after the type).
+  let unknown = taskType ? unknownFields(raw, { top: [...ENVELOPE_FIELDS, ...Object.keys(taskType.def.params).filter((k) => !k.startsWith("$$"))], nested: NESTED_ENVELOPE }) : [];
+  if (unknown.length && input.unknownFields === "drop") {
+    raw = withoutFields(raw, unknown.map((f) => f.field));
+    deps.ctx.logger.warn(`⚠️ ${input.source} job of type ${type}: unknown fields dropped (AMQP_UNKNOWN_FIELDS=drop): ${unknown.map((f) => f.field).join(", ")}`);
+    unknown = [];
+  }
+  if (envelopeErrors.length || unknown.length) throw invalid([...envelopeErrors, ...unknown]);
   if (!taskType) {
     throw blacktreeError("UNKNOWN_TASK_TYPE", `Unknown task type '${type}'`, {
       fields: [{ field: "type", message: `must be one of ${[...deps.registry.taskTypes.keys()].join(", ")}`, actual: type }],
@@ -151,6 +182,21 @@ function chooseTarget(type: string, requested: string | undefined, deps: Normali
   }
   const preferred = routing.byType[type] ?? deps.registry.taskType(type)?.def.defaults?.target;
   return preferred && deps.registry.target(preferred) ? preferred : routing.default;
+}
+
+/** A copy without the given fields (`a` or `a.b`, one level deep). */
+function withoutFields(raw: Record<string, unknown>, fields: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...raw };
+  for (const field of fields) {
+    const [top, inner] = field.split(".", 2);
+    if (inner === undefined) delete out[top];
+    else if (out[top] && typeof out[top] === "object") {
+      const copy = { ...(out[top] as Record<string, unknown>) };
+      delete copy[inner];
+      out[top] = copy;
+    }
+  }
+  return out;
 }
 
 function toFields(errors: any[]): FieldError[] {
