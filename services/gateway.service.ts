@@ -1,3 +1,4 @@
+import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
@@ -46,6 +47,9 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     name: SERVICE,
     mixins: [ApiGateway],
     settings: {
+      // The server is ours (created, listened on and closed below): moleculer-web's own listen
+      // never settles when the port is taken, which left a node running without a gateway.
+      server: false,
       port: rt.env.port,
       ip: rt.env.host,
       // Request paths only: bodies and responses may carry job fields.
@@ -260,8 +264,37 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         ctx.meta.worker = { jobId: claims.jobId, attempt: claims.attempt, key: claims.key };
       },
     },
-    created() {
+    created(this: any) {
       bindMetricsStore(rt.store);
+      this.server = http.createServer(this.httpHandler);
+      this.isHTTPS = false;
+    },
+    /** Listens, or fails start-up with the reason (a port in use, a bad address): the broker then stops every service. */
+    started(this: any) {
+      const server: http.Server = this.server;
+      return new Promise<void>((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException) => {
+          server.off("listening", onListening);
+          const what = `port ${rt.env.port} on ${rt.env.host}`;
+          const message = err.code === "EADDRINUSE" ? `${what} is already in use` : err.code === "EADDRNOTAVAIL" ? `${what}: the address is not on this machine` : `${what}: ${err.message}`;
+          reject(blacktreeError("CONFIG_INVALID", `The gateway cannot listen: ${message} (${err.code ?? "error"})`, { fields: [{ field: "PORT", message }] }));
+        };
+        const onListening = () => {
+          server.off("error", onError);
+          server.on("error", (err) => this.logger.error(`❌ gateway server error: ${err.message}`));
+          const addr = server.address();
+          this.logger.info(`✅ API Gateway listening on http://${rt.env.host}:${typeof addr === "object" && addr ? addr.port : rt.env.port}`);
+          resolve();
+        };
+        server.once("error", onError);
+        server.once("listening", onListening);
+        server.listen(rt.env.port, rt.env.host);
+      });
+    },
+    stopped(this: any) {
+      const server: http.Server = this.server;
+      if (!server.listening) return Promise.resolve();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

@@ -5,6 +5,7 @@ import type { Limits } from "../jobs/limits";
 import type { RetryPolicy, Timeouts } from "../jobs/policy";
 import { DEFAULT_ALLOWED_HOSTS } from "../plugins/repository-host";
 import { interpolateEnv } from "./interpolate";
+import { jsonErrorLocation, validationFields } from "./validation-fields";
 import type { Mode } from "./env";
 
 export interface PluginEntry {
@@ -28,7 +29,6 @@ export interface TaskTypeSettings {
   maxAttempts?: number;
   /** A newer queued job of the same deployment supersedes older queued ones. */
   coalesce?: boolean;
-  [option: string]: unknown;
 }
 
 /** Security switches that differ between development and production. */
@@ -81,6 +81,7 @@ const countMap = { type: "record", optional: true, key: { type: "string" }, valu
 const policySchema = {
   type: "object",
   optional: true,
+  strict: true,
   props: {
     allowLocalRepositories: { type: "boolean", optional: true },
     allowTestCommands: { type: "boolean", optional: true },
@@ -125,6 +126,7 @@ const schema = {
     key: { type: "string" },
     value: {
       type: "object",
+      strict: true,
       props: {
         timeouts: timeoutsSchema,
         maxTimeouts: timeoutsSchema,
@@ -157,11 +159,18 @@ const DEFAULT_POLICY: Record<Mode, Policy> = {
 
 /** Reads, interpolates and validates plugins.config.json; every error names the field. */
 export function loadPluginsConfig(file: string, env: NodeJS.ProcessEnv, mode: Mode): PluginsConfig {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+    text = fs.readFileSync(file, "utf8");
   } catch (err) {
     throw blacktreeError("CONFIG_INVALID", `Cannot read plugins config ${file}: ${(err as Error).message}`, { file });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    const where = jsonErrorLocation(text, err);
+    throw blacktreeError("CONFIG_INVALID", `${file} is not valid JSON at ${where}: ${(err as Error).message}`, { file, fields: [{ field: "(file)", message: `is not valid JSON at ${where}` }] });
   }
   return parsePluginsConfig(raw, env, mode, file);
 }
@@ -173,8 +182,8 @@ export function parsePluginsConfig(raw: unknown, env: NodeJS.ProcessEnv, mode: M
   }
   const result = check(value);
   if (result !== true) {
-    const fields: FieldError[] = (result as any[]).map((e) => ({ field: e.field, message: e.message, type: e.type }));
-    throw blacktreeError("CONFIG_INVALID", `${file}: ${fields.map((f) => f.message).join("; ")}`, { file, fields });
+    const fields: FieldError[] = validationFields(result as any[]);
+    throw blacktreeError("CONFIG_INVALID", `${file}: ${fields.map((f) => `${f.field} ${f.message}`).join("; ")}`, { file, fields });
   }
   checkFallbacks(value.routing?.fallback ?? {}, file);
   return {

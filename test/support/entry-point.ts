@@ -69,3 +69,29 @@ export async function prepareEntryPoint(opts: { configure?: (config: any) => voi
     },
   };
 }
+
+/**
+ * Runs the entry point until it exits by itself (start-up errors): its exit code and
+ * output. A process still running after `timeoutMs` is killed and reported as `code: null`.
+ */
+export async function runUntilExit(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+  const outcome = await Promise.race([exited, timedOut]);
+  clearTimeout(timer);
+  if (outcome === "timeout") {
+    await killHard(child);
+    return { code: null, stdout, stderr };
+  }
+  return { code: outcome, stdout, stderr };
+}
