@@ -1,6 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import fs from "node:fs";
-import path from "node:path";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { loadGeneratedSecret, secretFromEnv } from "./secret-file";
 
 export interface CallbackClaims {
   jobId: string;
@@ -46,16 +45,8 @@ export class CallbackTokens {
   }
 }
 
-/** The configured secret, or one generated once into the data directory (mode 0600). */
+/** The configured secret (32+ characters), or one generated once into the data directory (mode 0600). */
 export function loadCallbackSecret(configured: string | null, dataDir: string): Buffer {
-  if (configured) return Buffer.from(configured, "utf8");
-  const file = path.join(dataDir, "callback.secret");
-  fs.mkdirSync(dataDir, { recursive: true });
-  try {
-    return Buffer.from(fs.readFileSync(file, "utf8").trim(), "hex");
-  } catch {
-    const secret = randomBytes(32);
-    fs.writeFileSync(file, secret.toString("hex"), { mode: 0o600, flag: "wx" });
-    return secret;
-  }
+  if (configured) return secretFromEnv(configured, "BLACKTREE_CALLBACK_SECRET");
+  return loadGeneratedSecret(dataDir, "callback.secret");
 }

@@ -22,7 +22,7 @@ const ORCHESTRATOR_SECRETS = {
   AWS_SECRET_ACCESS_KEY: `aws-orchestrator-secret-${randomBytes(8).toString("hex")}`,
   BLACKTREE_SECRETS_KEY: randomBytes(32).toString("hex"),
   BLACKTREE_CALLBACK_SECRET: `callback-secret-${randomBytes(8).toString("hex")}`,
-  BLACKTREE_API_KEY_PEPPER: `pepper-${randomBytes(8).toString("hex")}`,
+  BLACKTREE_API_KEY_PEPPER: `pepper-${randomBytes(16).toString("hex")}`,
 };
 const FINAL = ["succeeded", "failed", "timed_out", "cancelled", "rejected"];
 
