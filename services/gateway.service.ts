@@ -7,6 +7,7 @@ import { callerOf } from "../lib/auth/credentials";
 import type { WorkerCall } from "../lib/engine/callbacks";
 import { roleAllows } from "../lib/auth/roles";
 import { blacktreeError, describeError } from "../lib/errors";
+import { FailureLimit } from "../lib/gateway/failure-limit";
 import { accessOf, aliasesOf } from "../lib/gateway/routes";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
@@ -19,24 +20,57 @@ import type { Runtime } from "../lib/runtime";
 import type { JobFilter } from "../lib/store/job-store";
 import { targetServiceName } from "./target-host.service";
 
-type Req = IncomingMessage & { $params?: Record<string, unknown>; body?: unknown; $ctx?: Context; $caller?: Caller | null; $route?: any };
+type Req = IncomingMessage & { $params?: Record<string, unknown>; body?: unknown; $ctx?: Context; $caller?: Caller | null; $worker?: WorkerCall; $route?: any };
+type Next = (err?: unknown) => void;
 type Res = ServerResponse;
 type CallerMeta = { caller: Caller };
 const SERVICE = "gateway";
 
 /** REST under /api, worker callbacks under /api/worker, /health and /metrics. Only declared aliases are routed. */
 export function gatewayService(rt: Runtime): ServiceSchema {
-  // Every body is JSON whatever its Content-Type: `curl -d @job.json` sends it as a form.
-  const jsonBody = { json: { strict: false, limit: "256kb", type: () => true }, urlencoded: false };
-  // Per API key, after the key is verified: never X-Forwarded-For, which any client can set.
+  // Every body is JSON whatever its Content-Type (`curl -d @job.json` sends it as a form), and
+  // read only once the credential is checked: the parser runs after `authenticate…` below.
+  const parseJson = ApiGateway.bodyParser.json({ strict: false, limit: "256kb", type: () => true });
+  // Per API key (or worker launch), after the credential is verified: never X-Forwarded-For, which any client can set.
   const rateLimit = {
     window: rt.env.rateLimitWindowMs,
     limit: rt.env.rateLimit,
     headers: true,
     key: (req: Req) => {
+      if (req.$worker) return `worker:${req.$worker.key}`;
       const caller = callerOf(req, rt.apiKeys);
       return caller ? `key:${caller.name}` : null;
     },
+  };
+  // Failed authentication, per client address (the socket's, never a header): over the limit,
+  // every request from that address is refused until the window ends, valid keys too, so
+  // keys cannot be guessed at any speed.
+  const failures = new FailureLimit(rt.env.authFailureLimit, rt.env.rateLimitWindowMs);
+  const addressOf = (req: Req) => req.socket.remoteAddress ?? "unknown";
+  const tooManyFailures = (req: Req) =>
+    failures.blocked(addressOf(req)) ? blacktreeError("RATE_LIMITED", "Too many failed authentications from this address", { resetAt: failures.resetAt }) : null;
+  const failed = (req: Req, err: unknown) => {
+    failures.record(addressOf(req));
+    return err;
+  };
+  /** /api: a valid API key before anything else (the body included); CORS preflights carry none. */
+  const authenticateApiKey = (req: Req, _res: Res, next: Next) => {
+    if (req.method === "OPTIONS") return next();
+    const blocked = tooManyFailures(req);
+    if (blocked) return next(blocked);
+    if (!callerOf(req, rt.apiKeys)) return next(failed(req, blacktreeError("UNAUTHORIZED", "A valid API key is required (Authorization: Bearer <key> or X-API-Key)")));
+    next();
+  };
+  /** /api/worker: a valid callback token before anything else. */
+  const authenticateWorker = (req: Req, _res: Res, next: Next) => {
+    const blocked = tooManyFailures(req);
+    if (blocked) return next(blocked);
+    const header = req.headers.authorization ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+    const claims = token ? rt.callbackTokens.verify(token) : null;
+    if (!claims) return next(failed(req, blacktreeError("UNAUTHORIZED", "A valid worker token is required")));
+    req.$worker = { jobId: claims.jobId, attempt: claims.attempt, key: claims.key };
+    next();
   };
   // Exact origins only (moleculer-web's string check would match substrings); none configured = no CORS.
   const origins = new Set(rt.env.corsOrigins);
@@ -62,14 +96,17 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           path: "/api/worker",
           mappingPolicy: "restrict",
           authorization: true,
-          bodyParsers: jsonBody,
+          bodyParsers: false,
+          use: [authenticateWorker, parseJson],
+          rateLimit,
           aliases: aliasesOf("/api/worker", SERVICE),
           onError: writeError,
         },
         {
           path: "/api",
           mappingPolicy: "restrict",
-          bodyParsers: jsonBody,
+          bodyParsers: false,
+          use: [authenticateApiKey, parseJson],
           authorization: "authorizeApiKey",
           rateLimit,
           cors,
@@ -247,21 +284,20 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       authorizeApiKey(ctx: Context<unknown, { caller?: Caller }>, _route: unknown, req: Req, _res: Res, alias: { action?: string }) {
         const access = accessOf(alias.action, SERVICE);
         if (access === "public") return;
+        const blocked = tooManyFailures(req);
+        if (blocked) throw blocked;
         const caller = callerOf(req, rt.apiKeys);
-        if (!caller) throw blacktreeError("UNAUTHORIZED", "A valid API key is required (Authorization: Bearer <key> or X-API-Key)");
+        if (!caller) throw failed(req, blacktreeError("UNAUTHORIZED", "A valid API key is required (Authorization: Bearer <key> or X-API-Key)"));
         if (access === "worker" || !roleAllows(caller.role, access)) throw blacktreeError("FORBIDDEN", `This route needs the ${access} role`);
         ctx.meta.caller = caller;
         // A transporter would serialize the body recursively: refuse deep nesting before any call.
         const deep = tooDeepPath(req.body);
         if (deep !== null) throw blacktreeError("VALIDATION_FAILED", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, { fields: [{ field: deep, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` }] });
       },
-      /** Worker routes take only a callback token scoped to one live job attempt. */
+      /** Worker routes take only a callback token scoped to one launch of a live job attempt (checked by `authenticateWorker`). */
       authorize(ctx: Context<unknown, { worker?: unknown }>, _route: unknown, req: Req) {
-        const header = req.headers.authorization ?? "";
-        const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
-        const claims = token ? rt.callbackTokens.verify(token) : null;
-        if (!claims) throw blacktreeError("UNAUTHORIZED", "A valid worker token is required");
-        ctx.meta.worker = { jobId: claims.jobId, attempt: claims.attempt, key: claims.key };
+        if (!req.$worker) throw blacktreeError("UNAUTHORIZED", "A valid worker token is required");
+        ctx.meta.worker = req.$worker;
       },
     },
     created(this: any) {
@@ -347,9 +383,9 @@ export function writeError(req: Req, res: Res, err: any): void {
   } else if (err?.name === "ServiceNotFoundError" || err?.name === "ServiceNotAvailableError") {
     status = 503;
   } else if (status === 429) {
+    if (type !== "RATE_LIMITED") message = "Too many requests for this API key";
     type = "RATE_LIMITED";
-    message = "Too many requests for this API key";
-    const resetAt = Number(req.$route?.rateLimit?.store?.resetTime) || Date.now() + 1000;
+    const resetAt = Number(err?.data?.resetAt) || Number(req.$route?.rateLimit?.store?.resetTime) || Date.now() + 1000;
     res.setHeader("Retry-After", String(Math.max(1, Math.ceil((resetAt - Date.now()) / 1000))));
   }
   if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="blacktree"');

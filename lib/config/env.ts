@@ -53,9 +53,11 @@ export interface EnvConfig {
   secretsKeyPrevious: string[];
   /** Exact browser origins allowed by CORS; none = no CORS headers at all. */
   corsOrigins: string[];
-  /** Requests per API key per window on /api and /metrics. */
+  /** Requests per API key (and per worker launch) per window on /api, /api/worker and /metrics. */
   rateLimit: number;
   rateLimitWindowMs: number;
+  /** Failed authentications per client address per window, after which the address is refused until the window ends. */
+  authFailureLimit: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -92,6 +94,7 @@ export const ENV_DOCS: Record<string, string> = {
   BLACKTREE_CORS_ORIGINS: "comma-separated exact browser origins allowed by CORS (default: none)",
   BLACKTREE_RATE_LIMIT: "requests per API key per window (default 600)",
   BLACKTREE_RATE_LIMIT_WINDOW_MS: "rate limit window (default 60000)",
+  BLACKTREE_AUTH_FAILURE_LIMIT: "failed authentications per client address per window before the address is refused until the window ends (default 20)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -133,6 +136,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     corsOrigins: (list(env.BLACKTREE_CORS_ORIGINS) ?? []).map((o) => checkOrigin(o)),
     rateLimit: envInt(env, "BLACKTREE_RATE_LIMIT", 600, 1, 100_000_000),
     rateLimitWindowMs: envInt(env, "BLACKTREE_RATE_LIMIT_WINDOW_MS", 60_000, 100, 3_600_000),
+    authFailureLimit: envInt(env, "BLACKTREE_AUTH_FAILURE_LIMIT", 20, 1, 100_000_000),
   };
 }
 

@@ -11,7 +11,7 @@ const TSX = pathToFileURL(require.resolve("tsx")).href;
 export function startEntryPoint(env: Record<string, string>, entry = "blacktree"): ChildProcess {
   const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, `bin/${entry}.ts`)], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", BLACKTREE_AUTH_FAILURE_LIMIT: "100000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   if (process.env.TEST_LOG_LEVEL) {

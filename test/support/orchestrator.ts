@@ -86,8 +86,9 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
     DISPATCH_INTERVAL_MS: "100",
     PLUGINS_CONFIG: path.join(ROOT, "plugins.config.json"),
     BLACKTREE_API_KEYS: TEST_API_KEYS_ENV,
-    // Tests poll fast; the rate-limit test sets its own.
+    // Tests poll fast (and the access matrix fails authentication on purpose); the rate-limit tests set their own.
     BLACKTREE_RATE_LIMIT: "100000000",
+    BLACKTREE_AUTH_FAILURE_LIMIT: "100000000",
     ...opts.env,
   };
   const config = loadPluginsConfig(env.PLUGINS_CONFIG, env, "development");
