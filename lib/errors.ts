@@ -34,6 +34,8 @@ export const ErrorCodes = {
   /** Something validation depends on (DNS for the repository host check) cannot answer now: try again later. */
   DEPENDENCY_UNAVAILABLE: { status: 503, retryable: true },
   DEAD_LETTER_NOT_FOUND: { status: 404, retryable: false },
+  /** The dead letter kept no body (it could not be parsed, so it was not kept): there is nothing to publish again. */
+  NOTHING_TO_REPLAY: { status: 409, retryable: false },
   INTERNAL: { status: 500, retryable: false },
 } as const;
 

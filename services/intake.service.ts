@@ -57,6 +57,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
         async handler(this: any, ctx: Context<{ id: string }>) {
           const letter = await rt.store.getDeadLetter(ctx.params.id);
           if (!letter) throw blacktreeError("DEAD_LETTER_NOT_FOUND", `No dead letter '${ctx.params.id}'`);
+          if (letter.properties.bodyKept === false) throw blacktreeError("NOTHING_TO_REPLAY", `Dead letter '${letter.id}' kept no body (${letter.reason}: it could not be parsed, so it could not be redacted): nothing to replay`);
           if (!amqp) throw blacktreeError("AMQP_UNAVAILABLE", "Replay needs AMQP_URL: dead letters go back to execute.queue");
           await (this.amqp as AmqpLink).publish(EXCHANGE, EXECUTE_KEY, Buffer.from(replayBody(letter.body)), { persistent: true, headers: { "x-blacktree-replay-of": letter.id } });
           const replayed = await rt.store.markDeadLetterReplayed(letter.id);
@@ -87,6 +88,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
         maxBytes: rt.env.amqpMaxMessageBytes,
         requeueDelayMs: rt.env.amqpRequeueDelayMs,
         maxHandlingFailures: rt.env.amqpMaxRequeues,
+        secretFields: [...new Set([...rt.registry.taskTypes.values()].flatMap((t) => t.def.secretFields ?? []))],
       });
       link.consume({ queue: EXECUTE_QUEUE, prefetch: rt.env.amqpPrefetch, handle: (msg, delivery) => intake.handle(msg, delivery) });
     },
@@ -113,5 +115,5 @@ function describe(job: { type: string; deploymentId: string | null }): string {
 }
 
 function deadLetterView(l: DeadLetter) {
-  return { ...l, receivedAt: iso(l.receivedAt), replayedAt: iso(l.replayedAt) };
+  return { ...l, body: l.properties.bodyKept === false ? null : l.body, receivedAt: iso(l.receivedAt), replayedAt: iso(l.replayedAt) };
 }
