@@ -6,6 +6,7 @@ import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
 import { BACKEND_RESULTS, backendMessage, BackendClient } from "../support/amqp";
 import { createVhost, TestVhost } from "../support/vhost";
+import { runTmp } from "../support/entry-point";
 import { INSTANT_PLUGIN } from "../support/instant";
 import { authHeader, freePort, ROOT, tempDir, TEST_API_KEYS_ENV } from "../support/orchestrator";
 import { LAUNCH_LOG } from "../support/plugins/instant";
@@ -38,7 +39,7 @@ afterAll(async () => {
 function startProcess(env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.resume();

@@ -11,7 +11,7 @@ const TSX = pathToFileURL(require.resolve("tsx")).href;
 export function startEntryPoint(env: Record<string, string>, entry = "blacktree"): ChildProcess {
   const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, `bin/${entry}.ts`)], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", BLACKTREE_AUTH_FAILURE_LIMIT: "100000000", ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", BLACKTREE_AUTH_FAILURE_LIMIT: "100000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   if (process.env.TEST_LOG_LEVEL) {
@@ -22,6 +22,11 @@ export function startEntryPoint(env: Record<string, string>, entry = "blacktree"
     child.stderr!.resume();
   }
   return child;
+}
+
+/** The run's temporary directory (test/support/global-setup.ts), so a child's temporary files are removed with it. */
+export function runTmp(): { TMPDIR?: string } {
+  return process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {};
 }
 
 /** SIGKILL, and wait until the process is really gone. */
@@ -77,7 +82,7 @@ export async function prepareEntryPoint(opts: { configure?: (config: any) => voi
 export async function runUntilExit(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
