@@ -11,5 +11,7 @@ module.exports = {
     "^@blacktree/sdk$": "<rootDir>/packages/sdk/src/index.ts",
     "^@blacktree/sdk/(testkit|worker)$": "<rootDir>/packages/sdk/src/$1/index.ts",
   },
-  globalSetup: "<rootDir>/test/support/global-setup.js",
+  // One temporary directory per run (removed at the end) and a bystander on the shared RabbitMQ (checked at the end).
+  globalSetup: "<rootDir>/test/support/global-setup.ts",
+  globalTeardown: "<rootDir>/test/support/global-teardown.ts",
 };

@@ -9,7 +9,14 @@ async function main() {
   const rt = await createRuntime();
   const broker = new ServiceBroker(brokerConfig(rt.env));
   for (const schema of nodeServices(rt)) broker.createService(schema);
-  await broker.start();
+  try {
+    await broker.start();
+  } catch (err) {
+    // A service that cannot start (the gateway's port taken, RabbitMQ unreachable): whatever did start stops too.
+    await broker.stop().catch(() => undefined);
+    await rt.store.close().catch(() => undefined);
+    throw err;
+  }
   const services = rt.env.services?.join(", ") ?? "all services";
   broker.logger.info(`✅ Blacktree Orchestrator (${rt.env.mode}) running ${services} with the ${rt.store.dialect} store; gateway on http://127.0.0.1:${rt.env.port}`);
   if (rt.generatedAdminKeyFile) {

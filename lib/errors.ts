@@ -13,6 +13,8 @@ export const ErrorCodes = {
   NOT_FOUND: { status: 404, retryable: false },
   JOB_NOT_FOUND: { status: 404, retryable: false },
   INVALID_TRANSITION: { status: 409, retryable: false },
+  /** The job already ended (succeeded, failed, timed out, cancelled, rejected): nothing to cancel. */
+  JOB_FINAL: { status: 409, retryable: false },
   JOB_KEY_CONFLICT: { status: 409, retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   RATE_LIMITED: { status: 429, retryable: true },
@@ -36,6 +38,8 @@ export const ErrorCodes = {
   /** Something validation depends on (DNS for the repository host check) cannot answer now: try again later. */
   DEPENDENCY_UNAVAILABLE: { status: 503, retryable: true },
   DEAD_LETTER_NOT_FOUND: { status: 404, retryable: false },
+  /** The dead letter kept no body (it could not be parsed, so it was not kept): there is nothing to publish again. */
+  NOTHING_TO_REPLAY: { status: 409, retryable: false },
   INTERNAL: { status: 500, retryable: false },
 } as const;
 

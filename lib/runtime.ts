@@ -34,6 +34,7 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
   // Credentials first: production refuses to start without them, before anything is opened.
   const auth = loadApiKeys({ spec: env.apiKeys, file: path.join(env.dataDir, KEYS_FILE), pepper: env.apiKeyPepper, dataDir: env.dataDir, mode: env.mode });
   const secrets = loadSecretBox({ key: env.secretsKey, previous: env.secretsKeyPrevious, dataDir: env.dataDir, mode: env.mode });
+  const callbackTokens = new CallbackTokens(loadCallbackSecret(env.callbackSecret, env.dataDir));
   const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir, secrets, ownNode: true });
   await store.migrate();
   return {
@@ -41,7 +42,7 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
     config,
     registry,
     store,
-    callbackTokens: new CallbackTokens(loadCallbackSecret(env.callbackSecret, env.dataDir)),
+    callbackTokens,
     apiKeys: auth.keys,
     generatedAdminKeyFile: auth.generatedAdminKeyFile,
     pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy, resolveHost: opts.resolveHost ?? systemResolver }),

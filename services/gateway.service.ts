@@ -1,12 +1,15 @@
+import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Caller } from "../lib/auth/api-keys";
 import { callerOf } from "../lib/auth/credentials";
+import type { WorkerCall } from "../lib/engine/callbacks";
 import { roleAllows } from "../lib/auth/roles";
 import { blacktreeError, describeError } from "../lib/errors";
 import { brokerCluster } from "../lib/cluster";
 import { redisRateStore } from "../lib/gateway/redis-rate-store";
+import { FailureLimit } from "../lib/gateway/failure-limit";
 import { accessOf, aliasesOf } from "../lib/gateway/routes";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
@@ -19,16 +22,18 @@ import type { Runtime } from "../lib/runtime";
 import type { JobFilter } from "../lib/store/job-store";
 import { targetServiceName } from "./target-host.service";
 
-type Req = IncomingMessage & { $params?: Record<string, unknown>; body?: unknown; $ctx?: Context; $caller?: Caller | null; $route?: any };
+type Req = IncomingMessage & { $params?: Record<string, unknown>; body?: unknown; $ctx?: Context; $caller?: Caller | null; $worker?: WorkerCall; $route?: any };
+type Next = (err?: unknown) => void;
 type Res = ServerResponse;
 type CallerMeta = { caller: Caller };
 const SERVICE = "gateway";
 
 /** REST under /api, worker callbacks under /api/worker, /health and /metrics. Only declared aliases are routed. */
 export function gatewayService(rt: Runtime): ServiceSchema {
-  // Every body is JSON whatever its Content-Type: `curl -d @job.json` sends it as a form.
-  const jsonBody = { json: { strict: false, limit: "256kb", type: () => true }, urlencoded: false };
-  // Per API key, after the key is verified: never X-Forwarded-For, which any client can set.
+  // Every body is JSON whatever its Content-Type (`curl -d @job.json` sends it as a form), and
+  // read only once the credential is checked: the parser runs after `authenticate…` below.
+  const parseJson = ApiGateway.bodyParser.json({ strict: false, limit: "256kb", type: () => true });
+  // Per API key (or worker launch), after the credential is verified: never X-Forwarded-For, which any client can set.
   const sharedLimit = rt.env.redisUrl ? redisRateStore(rt.env.redisUrl, `blacktree:${rt.env.namespace}:ratelimit`) : null;
   const rateLimit = {
     window: rt.env.rateLimitWindowMs,
@@ -37,9 +42,40 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     // With REDIS_URL every gateway of a cluster counts against one limit per key.
     ...(sharedLimit ? { StoreFactory: sharedLimit.StoreFactory } : {}),
     key: (req: Req) => {
+      if (req.$worker) return `worker:${req.$worker.key}`;
       const caller = callerOf(req, rt.apiKeys);
       return caller ? `key:${caller.name}` : null;
     },
+  };
+  // Failed authentication, per client address (the socket's, never a header): over the limit,
+  // every request from that address is refused until the window ends, valid keys too, so
+  // keys cannot be guessed at any speed.
+  const failures = new FailureLimit(rt.env.authFailureLimit, rt.env.rateLimitWindowMs);
+  const addressOf = (req: Req) => req.socket.remoteAddress ?? "unknown";
+  const tooManyFailures = (req: Req) =>
+    failures.blocked(addressOf(req)) ? blacktreeError("RATE_LIMITED", "Too many failed authentications from this address", { resetAt: failures.resetAt }) : null;
+  const failed = (req: Req, err: unknown) => {
+    failures.record(addressOf(req));
+    return err;
+  };
+  /** /api: a valid API key before anything else (the body included); CORS preflights carry none. */
+  const authenticateApiKey = (req: Req, _res: Res, next: Next) => {
+    if (req.method === "OPTIONS") return next();
+    const blocked = tooManyFailures(req);
+    if (blocked) return next(blocked);
+    if (!callerOf(req, rt.apiKeys)) return next(failed(req, blacktreeError("UNAUTHORIZED", "A valid API key is required (Authorization: Bearer <key> or X-API-Key)")));
+    next();
+  };
+  /** /api/worker: a valid callback token before anything else. */
+  const authenticateWorker = (req: Req, _res: Res, next: Next) => {
+    const blocked = tooManyFailures(req);
+    if (blocked) return next(blocked);
+    const header = req.headers.authorization ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+    const claims = token ? rt.callbackTokens.verify(token) : null;
+    if (!claims) return next(failed(req, blacktreeError("UNAUTHORIZED", "A valid worker token is required")));
+    req.$worker = { jobId: claims.jobId, attempt: claims.attempt, key: claims.key };
+    next();
   };
   // Exact origins only (moleculer-web's string check would match substrings); none configured = no CORS.
   const origins = new Set(rt.env.corsOrigins);
@@ -50,6 +86,9 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     name: SERVICE,
     mixins: [ApiGateway],
     settings: {
+      // The server is ours (created, listened on and closed below): moleculer-web's own listen
+      // never settles when the port is taken, which left a node running without a gateway.
+      server: false,
       port: rt.env.port,
       ip: rt.env.host,
       // Request paths only: bodies and responses may carry job fields.
@@ -62,14 +101,17 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           path: "/api/worker",
           mappingPolicy: "restrict",
           authorization: true,
-          bodyParsers: jsonBody,
+          bodyParsers: false,
+          use: [authenticateWorker, parseJson],
+          rateLimit,
           aliases: aliasesOf("/api/worker", SERVICE),
           onError: writeError,
         },
         {
           path: "/api",
           mappingPolicy: "restrict",
-          bodyParsers: jsonBody,
+          bodyParsers: false,
+          use: [authenticateApiKey, parseJson],
           authorization: "authorizeApiKey",
           rateLimit,
           cors,
@@ -99,7 +141,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         visibility: "published",
         async handler(ctx: Context<unknown, CallerMeta & { body: unknown; idempotencyKey: string | null; $statusCode?: number }>) {
           const { caller } = ctx.meta;
-          const result = await ctx.call<{ created: boolean; job: { submittedBy: string | null } }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey, submittedBy: caller.name });
+          const result = await ctx.call<{ created: boolean; job: { submittedBy: string | null } }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey, caller });
           // A submitter reusing another caller's job key learns nothing about that job.
           if (!result.created && !canSee(caller, result.job)) throw blacktreeError("JOB_KEY_CONFLICT", "This job key belongs to another caller's job; use another idempotency key");
           ctx.meta.$statusCode = result.created ? 202 : 200;
@@ -142,17 +184,18 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       cancelJob: {
         visibility: "published",
         params: { id: "string" },
-        async handler(ctx: Context<{ id: string }, { body: unknown }>) {
+        async handler(ctx: Context<{ id: string }, CallerMeta & { body: unknown }>) {
           const body = ctx.meta.body as { reason?: unknown } | undefined;
           const reason = typeof body?.reason === "string" ? body.reason.slice(0, 500) : "cancelled through the REST API";
-          return { job: await ctx.call("lifecycle.cancel", { id: ctx.params.id, reason, by: "api" }) };
+          // The history records which key asked.
+          return { job: await ctx.call("lifecycle.cancel", { id: ctx.params.id, reason, by: ctx.meta.caller.name }) };
         },
       },
       retryJob: {
         visibility: "published",
         params: { id: "string" },
-        async handler(ctx: Context<{ id: string }>) {
-          return { job: await ctx.call("lifecycle.retry", { id: ctx.params.id, by: "api" }) };
+        async handler(ctx: Context<{ id: string }, CallerMeta>) {
+          return { job: await ctx.call("lifecycle.retry", { id: ctx.params.id, by: ctx.meta.caller.name }) };
         },
       },
       jobLogs: {
@@ -231,7 +274,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       workerHeartbeat: workerAction("lifecycle.workerHeartbeat"),
       workerResult: {
         visibility: "published",
-        async handler(ctx: Context<Record<string, unknown>, { worker: { jobId: string; attempt: number }; body: unknown }>) {
+        async handler(ctx: Context<Record<string, unknown>, { worker: WorkerCall; body: unknown }>) {
           const result = sanitizeResult(ctx.params);
           return ctx.call("lifecycle.workerResult", { ...ctx.meta.worker, result });
         },
@@ -239,7 +282,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       workerSecrets: workerAction("lifecycle.workerSecrets"),
       workerLog: {
         visibility: "published",
-        async handler(ctx: Context<{ lines?: unknown }, { worker: { jobId: string; attempt: number } }>) {
+        async handler(ctx: Context<{ lines?: unknown }, { worker: WorkerCall }>) {
           const lines = Array.isArray(ctx.params.lines) ? ctx.params.lines.filter((l): l is string => typeof l === "string").slice(0, 1000).map((l) => l.slice(0, 4096)) : [];
           return ctx.call("lifecycle.workerLog", { ...ctx.meta.worker, lines });
         },
@@ -250,28 +293,54 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       authorizeApiKey(ctx: Context<unknown, { caller?: Caller }>, _route: unknown, req: Req, _res: Res, alias: { action?: string }) {
         const access = accessOf(alias.action, SERVICE);
         if (access === "public") return;
+        const blocked = tooManyFailures(req);
+        if (blocked) throw blocked;
         const caller = callerOf(req, rt.apiKeys);
-        if (!caller) throw blacktreeError("UNAUTHORIZED", "A valid API key is required (Authorization: Bearer <key> or X-API-Key)");
+        if (!caller) throw failed(req, blacktreeError("UNAUTHORIZED", "A valid API key is required (Authorization: Bearer <key> or X-API-Key)"));
         if (access === "worker" || !roleAllows(caller.role, access)) throw blacktreeError("FORBIDDEN", `This route needs the ${access} role`);
         ctx.meta.caller = caller;
         // A transporter would serialize the body recursively: refuse deep nesting before any call.
         const deep = tooDeepPath(req.body);
         if (deep !== null) throw blacktreeError("VALIDATION_FAILED", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, { fields: [{ field: deep, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` }] });
       },
-      /** Worker routes take only a callback token scoped to one live job attempt. */
+      /** Worker routes take only a callback token scoped to one launch of a live job attempt (checked by `authenticateWorker`). */
       authorize(ctx: Context<unknown, { worker?: unknown }>, _route: unknown, req: Req) {
-        const header = req.headers.authorization ?? "";
-        const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
-        const claims = token ? rt.callbackTokens.verify(token) : null;
-        if (!claims) throw blacktreeError("UNAUTHORIZED", "A valid worker token is required");
-        ctx.meta.worker = { jobId: claims.jobId, attempt: claims.attempt };
+        if (!req.$worker) throw blacktreeError("UNAUTHORIZED", "A valid worker token is required");
+        ctx.meta.worker = req.$worker;
       },
     },
-    created() {
+    created(this: any) {
       bindMetricsStore(rt.store);
+      this.server = http.createServer(this.httpHandler);
+      this.isHTTPS = false;
     },
-    stopped() {
+    /** Listens, or fails start-up with the reason (a port in use, a bad address): the broker then stops every service. */
+    started(this: any) {
+      const server: http.Server = this.server;
+      return new Promise<void>((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException) => {
+          server.off("listening", onListening);
+          const what = `port ${rt.env.port} on ${rt.env.host}`;
+          const message = err.code === "EADDRINUSE" ? `${what} is already in use` : err.code === "EADDRNOTAVAIL" ? `${what}: the address is not on this machine` : `${what}: ${err.message}`;
+          reject(blacktreeError("CONFIG_INVALID", `The gateway cannot listen: ${message} (${err.code ?? "error"})`, { fields: [{ field: "PORT", message }] }));
+        };
+        const onListening = () => {
+          server.off("error", onError);
+          server.on("error", (err) => this.logger.error(`❌ gateway server error: ${err.message}`));
+          const addr = server.address();
+          this.logger.info(`✅ API Gateway listening on http://${rt.env.host}:${typeof addr === "object" && addr ? addr.port : rt.env.port}`);
+          resolve();
+        };
+        server.once("error", onError);
+        server.once("listening", onListening);
+        server.listen(rt.env.port, rt.env.host);
+      });
+    },
+    stopped(this: any) {
       sharedLimit?.close();
+      const server: http.Server = this.server;
+      if (!server.listening) return Promise.resolve();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
@@ -279,7 +348,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
 function workerAction(target: string) {
   return {
     visibility: "published" as const,
-    handler(ctx: Context<unknown, { worker: { jobId: string; attempt: number } }>) {
+    handler(ctx: Context<unknown, { worker: WorkerCall }>) {
       return ctx.call(target, ctx.meta.worker);
     },
   };
@@ -324,9 +393,9 @@ export function writeError(req: Req, res: Res, err: any): void {
   } else if (err?.name === "ServiceNotFoundError" || err?.name === "ServiceNotAvailableError") {
     status = 503;
   } else if (status === 429) {
+    if (type !== "RATE_LIMITED") message = "Too many requests for this API key";
     type = "RATE_LIMITED";
-    message = "Too many requests for this API key";
-    const resetAt = Number(req.$route?.rateLimit?.store?.resetTime) || Date.now() + 1000;
+    const resetAt = Number(err?.data?.resetAt) || Number(req.$route?.rateLimit?.store?.resetTime) || Date.now() + 1000;
     res.setHeader("Retry-After", String(Math.max(1, Math.ceil((resetAt - Date.now()) / 1000))));
   }
   if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="blacktree"');

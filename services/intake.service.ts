@@ -3,6 +3,7 @@ import type { AmqpLink } from "../lib/amqp/amqp-link";
 import { ExecuteIntake } from "../lib/amqp/execute-consumer";
 import { replayBody } from "../lib/amqp/redact";
 import { assertExecuteQueue, EXCHANGE, EXECUTE_KEY, EXECUTE_QUEUE } from "../lib/amqp/topology";
+import type { Caller } from "../lib/auth/api-keys";
 import { submissionEffects } from "../lib/engine/effects";
 import { blacktreeError, errorType } from "../lib/errors";
 import type { JobSource, NewJob } from "../lib/jobs/model";
@@ -16,8 +17,12 @@ export interface SubmitParams {
   source?: JobSource;
   idempotencyKey?: string | null;
   parentId?: string | null;
-  /** Name of the API key that submitted it (REST). */
+  /** The REST caller (its key's name and role). */
+  caller?: Caller | null;
+  /** Who the job belongs to when there is no caller: a follow-up inherits its parent's submitter. */
   submittedBy?: string | null;
+  /** execute.queue only (AMQP_UNKNOWN_FIELDS): unknown fields refused or dropped and logged. */
+  unknownFields?: "refuse" | "drop";
 }
 
 /**
@@ -52,6 +57,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
         async handler(this: any, ctx: Context<{ id: string }>) {
           const letter = await rt.store.getDeadLetter(ctx.params.id);
           if (!letter) throw blacktreeError("DEAD_LETTER_NOT_FOUND", `No dead letter '${ctx.params.id}'`);
+          if (letter.properties.bodyKept === false) throw blacktreeError("NOTHING_TO_REPLAY", `Dead letter '${letter.id}' kept no body (${letter.reason}: it could not be parsed, so it could not be redacted): nothing to replay`);
           if (!amqp) throw blacktreeError("AMQP_UNAVAILABLE", "Replay needs AMQP_URL: dead letters go back to execute.queue");
           await (this.amqp as AmqpLink).publish(EXCHANGE, EXECUTE_KEY, Buffer.from(replayBody(letter.body)), { persistent: true, headers: { "x-blacktree-replay-of": letter.id } });
           const replayed = await rt.store.markDeadLetterReplayed(letter.id);
@@ -67,7 +73,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
       const intake = new ExecuteIntake({
         store: rt.store,
         toNewJob: async (body, idempotencyKey) => {
-          const params = { body, source: "amqp" as const, idempotencyKey };
+          const params = { body, source: "amqp" as const, idempotencyKey, unknownFields: rt.env.amqpUnknownFields };
           try {
             return await toNewJob(rt, broker, params);
           } catch (err) {
@@ -82,6 +88,7 @@ export function intakeService(rt: Runtime): ServiceSchema {
         maxBytes: rt.env.amqpMaxMessageBytes,
         requeueDelayMs: rt.env.amqpRequeueDelayMs,
         maxHandlingFailures: rt.env.amqpMaxRequeues,
+        secretFields: [...new Set([...rt.registry.taskTypes.values()].flatMap((t) => t.def.secretFields ?? []))],
       });
       link.consume({ queue: EXECUTE_QUEUE, prefetch: rt.env.amqpPrefetch, handle: (msg, delivery) => intake.handle(msg, delivery) });
     },
@@ -92,10 +99,15 @@ export function intakeService(rt: Runtime): ServiceSchema {
  * The one way a body becomes a job to store, for REST (`intake.submit`) and AMQP alike:
  * `validator.validate`, who submitted it, and what accepting it cancels.
  */
-async function toNewJob(rt: Runtime, caller: Pick<ServiceBroker, "call">, params: SubmitParams): Promise<NewJob> {
-  const { body, source = "internal", idempotencyKey = null, parentId = null, submittedBy = null } = params;
-  const job = await caller.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId });
-  return { ...job, submittedBy, effects: submissionEffects(job, rt.registry, rt.config) };
+async function toNewJob(rt: Runtime, broker: Pick<ServiceBroker, "call">, params: SubmitParams): Promise<NewJob> {
+  const { body, source = "internal", idempotencyKey = null, parentId = null, caller = null } = params;
+  const unknownFields = source === "amqp" ? (params.unknownFields ?? "refuse") : "refuse";
+  const job = await broker.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId, caller: caller ? { name: caller.name, role: caller.role } : null, unknownFields });
+  const submittedBy = caller?.name ?? params.submittedBy ?? null;
+  // What accepting the job cancels reaches only what its submitter may cancel: a submitter's
+  // own jobs (a follow-up's: its parent's submitter's); an operator's, an admin's and the backend's reach every job.
+  const onlySubmittedBy = caller ? (caller.role === "submitter" ? caller.name : null) : submittedBy;
+  return { ...job, submittedBy, effects: submissionEffects(job, rt.registry, rt.config, { onlySubmittedBy }) };
 }
 
 function describe(job: { type: string; deploymentId: string | null }): string {
@@ -103,5 +115,5 @@ function describe(job: { type: string; deploymentId: string | null }): string {
 }
 
 function deadLetterView(l: DeadLetter) {
-  return { ...l, receivedAt: iso(l.receivedAt), replayedAt: iso(l.replayedAt) };
+  return { ...l, body: l.properties.bodyKept === false ? null : l.body, receivedAt: iso(l.receivedAt), replayedAt: iso(l.replayedAt) };
 }

@@ -10,7 +10,8 @@ import type { PluginLogger } from "../plugins/sdk";
 import type { JobStore } from "../store/job-store";
 import type { Delivery } from "./amqp-link";
 import { amqpMetrics } from "./amqp-metrics";
-import { REDACTED, redactBody } from "./redact";
+import { jsonErrorLocation } from "../config/validation-fields";
+import { REDACTED, redactJsonText, redactValue, secretKeyTest, secretValuesIn } from "./redact";
 import { DEAD_LETTER_QUEUE, EXECUTE_QUEUE } from "./topology";
 
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -40,6 +41,8 @@ export interface ExecuteConsumerDeps {
   requeueDelayMs: number;
   /** Failed handlings (other than validation failures) after which a message is dead-lettered as HANDLING_FAILED. */
   maxHandlingFailures: number;
+  /** The loaded task types' `secretFields` (besides `token` and secret-named keys): redacted from dead letters and rejected jobs. */
+  secretFields?: readonly string[];
 }
 
 /**
@@ -118,7 +121,7 @@ export function handleExecuteMessage(msg: ConsumeMessage, delivery: Delivery, de
  */
 export async function handlingFailed(msg: ConsumeMessage, delivery: Delivery, err: unknown, deps: ExecuteConsumerDeps): Promise<void> {
   const failures = handlingFailures(msg) + 1;
-  const last = lastError(err, msg);
+  const last = lastError(err, msg, deps);
   const what = describeMessage(msg);
   const delay = () => new Promise((resolve) => setTimeout(resolve, deps.requeueDelayMs));
   if (failures >= deps.maxHandlingFailures) {
@@ -177,24 +180,12 @@ function retryProperties(msg: ConsumeMessage, failures: number): Options.Publish
 }
 
 /** `TYPE: message` of the last error, with the message's secrets blanked and its length bounded. */
-function lastError(err: unknown, msg: ConsumeMessage): string {
+function lastError(err: unknown, msg: ConsumeMessage, deps: ExecuteConsumerDeps): string {
   const type = errorType(err) ?? (err instanceof Error && err.name ? err.name : "Error");
   let message = describeError(err).message;
-  for (const secret of secretsIn(msg)) message = message.split(secret).join(REDACTED);
+  // Every secret of the message, at any depth (an error message may echo any of them).
+  for (const secret of secretValuesIn(msg.content.toString("utf8"), secretKeyTest(deps.secretFields))) message = message.split(secret).join(REDACTED);
   return `${type}: ${message.slice(0, 500)}`;
-}
-
-/** Values of the message's secret-looking top-level fields (`token`, `*secret*`, `*password*`). */
-function secretsIn(msg: ConsumeMessage): string[] {
-  try {
-    const body = JSON.parse(msg.content.toString("utf8"));
-    if (!body || typeof body !== "object" || Array.isArray(body)) return [];
-    return Object.entries(body as Record<string, unknown>)
-      .filter(([k, v]) => /token|secret|password|credential/i.test(k) && typeof v === "string" && v.length >= 4)
-      .map(([, v]) => v as string);
-  } catch {
-    return [];
-  }
 }
 
 /** For log lines: the message's id, or the hash its dead letter would get. */
@@ -213,7 +204,8 @@ async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<D
   try {
     body = JSON.parse(text);
   } catch (err) {
-    return dead("NOT_JSON", `not JSON: ${(err as Error).message}`);
+    // The position only: the parser's own message quotes the text around it, which may be a secret.
+    return dead("NOT_JSON", `not JSON (at ${jsonErrorLocation(text, err)})`);
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) return dead("NOT_AN_OBJECT", "the message must be a JSON object");
   // Storing a rejected job serializes it: a message nested this deep would overflow the stack on every redelivery.
@@ -229,17 +221,18 @@ async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<D
     const type = errorType(err);
     if (type !== "VALIDATION_FAILED" && type !== "UNKNOWN_TASK_TYPE") throw err;
     const invalid = err as { type: string; message: string; data?: { fields?: FieldError[] } };
-    const job = rejectedJob(raw, invalid, messageId);
+    const job = rejectedJob(raw, invalid, messageId, deps);
     if (!job) return dead("NO_DEPLOYMENT_ID", `invalid job without a usable deploymentId: ${invalid.message}`);
     return { job, rejectedFields: (job.error?.fields ?? []).map((f) => f.field || "(message)").join(", ") };
   }
 }
 
 /** A `rejected` job (its final event sends the legacy failure result for its deployment), or null without a usable deploymentId. */
-function rejectedJob(raw: Record<string, unknown>, err: { type: string; message: string; data?: { fields?: FieldError[] } }, messageId: string | null): NewJob | null {
+function rejectedJob(raw: Record<string, unknown>, err: { type: string; message: string; data?: { fields?: FieldError[] } }, messageId: string | null, deps: ExecuteConsumerDeps): NewJob | null {
   const deploymentId = typeof raw.deploymentId === "string" && DEPLOYMENT_ID.test(raw.deploymentId) ? raw.deploymentId : null;
   if (!deploymentId) return null;
-  const { token: _token, ...params } = raw; // never store the secret
+  // Never store a secret: every secret-named key and task type secret field, at any depth, is left out.
+  const params = redactValue(raw, secretKeyTest(deps.secretFields), "drop") as Record<string, unknown>;
   const type = typeof raw.type === "string" && raw.type.length > 0 && raw.type.length <= 63 ? raw.type : "build";
   const fields = (err.data?.fields ?? []).map((f) => ({ field: f.field, message: f.message }));
   return {
@@ -275,25 +268,39 @@ function deadLetterId(msg: ConsumeMessage): string {
   return `dl_${createHash("sha256").update(originalMessageId(msg) ?? "").update("\0").update(msg.content).digest("hex").slice(0, 24)}`;
 }
 
-/** Stores the dead letter (token redacted), publishes it to execute.dlq with a confirm; the caller acks. */
+/**
+ * Stores the dead letter, publishes it to execute.dlq with a confirm; the caller acks. The body
+ * is redacted structurally (every secret at any depth) before anything is cut; a body that
+ * cannot be parsed — not JSON, too large to read, nested too deep — cannot be redacted, so it
+ * is neither stored nor forwarded: the letter keeps its size, SHA-256 and reason instead.
+ */
 async function deadLetter(msg: ConsumeMessage, reason: string, detail: string, deps: ExecuteConsumerDeps, extra: Record<string, unknown> = {}): Promise<string> {
-  const text = msg.content.toString("utf8");
-  const body = msg.content.length > deps.maxBytes ? redactBody(text.slice(0, STORED_BODY_BYTES)) : redactBody(text);
+  const redacted = msg.content.length > deps.maxBytes ? null : redactJsonText(msg.content.toString("utf8"), secretKeyTest(deps.secretFields));
+  const body = redacted ?? "";
   const messageId = originalMessageId(msg);
   const id = deadLetterId(msg);
+  const about = { bodyKept: redacted !== null, bodyBytes: msg.content.length, bodySha256: createHash("sha256").update(msg.content).digest("hex"), ...(body.length > STORED_BODY_BYTES ? { bodyTruncated: true } : {}) };
   const stored = await deps.store.addDeadLetter({
     id,
     source: `amqp:${EXECUTE_QUEUE}`,
     reason,
     detail: detail.slice(0, 1000),
     body: body.slice(0, STORED_BODY_BYTES),
-    properties: { messageId, routingKey: msg.fields.routingKey, exchange: msg.fields.exchange, redelivered: msg.fields.redelivered, contentType: msg.properties.contentType ?? null, ...extra },
+    properties: { messageId, routingKey: msg.fields.routingKey, exchange: msg.fields.exchange, redelivered: msg.fields.redelivered, contentType: msg.properties.contentType ?? null, ...about, ...extra },
     receivedAt: Date.now(),
   });
-  await deps.publish("", DEAD_LETTER_QUEUE, Buffer.from(msg.content.length > deps.maxBytes ? redactBody(text) : body), {
+  await deps.publish("", DEAD_LETTER_QUEUE, Buffer.from(body), {
     persistent: true,
     messageId: id,
-    headers: { "x-blacktree-reason": reason, "x-blacktree-detail": detail.slice(0, 1000), "x-blacktree-dead-letter-id": id, "x-original-message-id": messageId },
+    headers: {
+      "x-blacktree-reason": reason,
+      "x-blacktree-detail": detail.slice(0, 1000),
+      "x-blacktree-dead-letter-id": id,
+      "x-original-message-id": messageId,
+      "x-blacktree-body-kept": about.bodyKept,
+      "x-blacktree-body-bytes": about.bodyBytes,
+      "x-blacktree-body-sha256": about.bodySha256,
+    },
   });
   if (!stored.created) return `🔄 execute.queue redelivered dead letter ${id} (${reason}): acked`;
   amqpMetrics.deadLettered.inc({ reason });

@@ -4,6 +4,7 @@ import path from "node:path";
 import { blacktreeError } from "../errors";
 import type { Mode } from "../config/env";
 import { isRole, Role } from "./roles";
+import { loadGeneratedSecret, secretFromEnv } from "./secret-file";
 
 export interface Caller {
   /** The key's name: recorded as a job's `submittedBy`. */
@@ -114,22 +115,8 @@ export function loadApiKeys(opts: { spec: string | null; file: string; pepper: s
 }
 
 function loadPepper(configured: string | null, dataDir: string): Buffer {
-  if (configured) return Buffer.from(configured, "utf8");
-  const file = path.join(dataDir, PEPPER_FILE);
-  fs.mkdirSync(dataDir, { recursive: true });
-  try {
-    return Buffer.from(fs.readFileSync(file, "utf8").trim(), "hex");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    const pepper = randomBytes(32);
-    try {
-      fs.writeFileSync(file, pepper.toString("hex"), { mode: 0o600, flag: "wx" });
-    } catch (raced) {
-      if ((raced as NodeJS.ErrnoException).code === "EEXIST") return Buffer.from(fs.readFileSync(file, "utf8").trim(), "hex");
-      throw raced;
-    }
-    return pepper;
-  }
+  if (configured) return secretFromEnv(configured, "BLACKTREE_API_KEY_PEPPER");
+  return loadGeneratedSecret(dataDir, PEPPER_FILE);
 }
 
 function keysInvalid(message: string, variable = "BLACKTREE_API_KEYS") {

@@ -25,6 +25,8 @@ export interface EnvConfig {
   amqpRequeueDelayMs: number;
   /** Failed handlings of one message (other than validation failures) before it is dead-lettered as HANDLING_FAILED. */
   amqpMaxRequeues: number;
+  /** execute.queue messages with fields no part of the job knows: refused (a rejected job naming them) or dropped and logged. */
+  amqpUnknownFields: "refuse" | "drop";
 
   redisUrl: string | null;
   logLevel: string;
@@ -51,9 +53,11 @@ export interface EnvConfig {
   secretsKeyPrevious: string[];
   /** Exact browser origins allowed by CORS; none = no CORS headers at all. */
   corsOrigins: string[];
-  /** Requests per API key per window on /api and /metrics. */
+  /** Requests per API key (and per worker launch) per window on /api, /api/worker and /metrics. */
   rateLimit: number;
   rateLimitWindowMs: number;
+  /** Failed authentications per client address per window, after which the address is refused until the window ends. */
+  authFailureLimit: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -72,6 +76,7 @@ export const ENV_DOCS: Record<string, string> = {
   AMQP_CONNECT_TIMEOUT_MS: "how long start-up waits for RabbitMQ (default 30000)",
   AMQP_REQUEUE_DELAY_MS: "delay before a message whose handling failed (store, broker, a plugin error, DNS down) is retried (default 2000)",
   AMQP_MAX_REQUEUES: "failed handlings of one execute.queue message (other than validation failures) before it is dead-lettered as HANDLING_FAILED (default 5)",
+  AMQP_UNKNOWN_FIELDS: "refuse | drop: execute.queue messages with unknown fields become rejected jobs naming them, or have them dropped and logged (default refuse)",
   REDIS_URL: "Redis URL; turns on the Redis pub/sub status sink",
   LOG_LEVEL: "fatal | error | warn | info | debug | trace (default info)",
   NODE_ID: "Moleculer node id (default: host name + pid)",
@@ -89,6 +94,7 @@ export const ENV_DOCS: Record<string, string> = {
   BLACKTREE_CORS_ORIGINS: "comma-separated exact browser origins allowed by CORS (default: none)",
   BLACKTREE_RATE_LIMIT: "requests per API key per window (default 600)",
   BLACKTREE_RATE_LIMIT_WINDOW_MS: "rate limit window (default 60000)",
+  BLACKTREE_AUTH_FAILURE_LIMIT: "failed authentications per client address per window before the address is refused until the window ends (default 20)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -112,6 +118,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     amqpConnectTimeoutMs: envInt(env, "AMQP_CONNECT_TIMEOUT_MS", 30_000, 100, 600_000),
     amqpRequeueDelayMs: envInt(env, "AMQP_REQUEUE_DELAY_MS", 2000, 0, 600_000),
     amqpMaxRequeues: envInt(env, "AMQP_MAX_REQUEUES", 5, 1, 1000),
+    amqpUnknownFields: envChoice(env, "AMQP_UNKNOWN_FIELDS", ["refuse", "drop"] as const, "refuse"),
     redisUrl: env.REDIS_URL || null,
     logLevel: env.LOG_LEVEL || "info",
     nodeId: env.NODE_ID || null,
@@ -129,6 +136,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     corsOrigins: (list(env.BLACKTREE_CORS_ORIGINS) ?? []).map((o) => checkOrigin(o)),
     rateLimit: envInt(env, "BLACKTREE_RATE_LIMIT", 600, 1, 100_000_000),
     rateLimitWindowMs: envInt(env, "BLACKTREE_RATE_LIMIT_WINDOW_MS", 60_000, 100, 3_600_000),
+    authFailureLimit: envInt(env, "BLACKTREE_AUTH_FAILURE_LIMIT", 20, 1, 100_000_000),
   };
 }
 
@@ -155,6 +163,14 @@ function checkOrigin(origin: string): string {
   }
   if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.origin !== origin) invalidEnv("BLACKTREE_CORS_ORIGINS", `has '${origin}': each origin must be exactly scheme://host[:port]`);
   return origin;
+}
+
+/** One of the allowed words, or the default when unset. */
+export function envChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], def: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  if (!(allowed as readonly string[]).includes(raw)) invalidEnv(name, `must be one of ${allowed.join(", ")}`);
+  return raw as T;
 }
 
 /** A whole number from the environment within [min, max], or the default when unset. */

@@ -5,6 +5,7 @@ import type { Limits } from "../jobs/limits";
 import type { RetryPolicy, Timeouts } from "../jobs/policy";
 import { DEFAULT_ALLOWED_HOSTS } from "../plugins/repository-host";
 import { interpolateEnv } from "./interpolate";
+import { jsonErrorLocation, validationFields } from "./validation-fields";
 import type { Mode } from "./env";
 
 export interface PluginEntry {
@@ -31,7 +32,6 @@ export interface TaskTypeSettings {
   maxAttempts?: number;
   /** A newer queued job of the same deployment supersedes older queued ones. */
   coalesce?: boolean;
-  [option: string]: unknown;
 }
 
 /** Security switches that differ between development and production. */
@@ -45,13 +45,32 @@ export interface Policy {
   [name: string]: unknown;
 }
 
+/** What a caller may ask of a job's envelope: REST callers by their key's role, `amqp` for execute.queue. */
+export interface CallerPolicy {
+  /** The highest `priority` a job may ask for (every caller may go down to -1000). */
+  maxPriority: number;
+  /** Whether a job may name its `target` (and only when `routing.allowJobTarget` allows it at all). */
+  allowTarget: boolean;
+}
+
+export type CallerKind = "submitter" | "operator" | "admin" | "amqp";
+
 export interface PluginsConfig {
   plugins: PluginEntry[];
   routing: Routing;
   limits: Limits;
   taskTypes: Record<string, TaskTypeSettings>;
   policy: Policy;
+  /** Per-caller bounds of `priority` and `target` (defaults: a submitter may not raise its priority above 0 nor choose a target). */
+  callers: Record<CallerKind, CallerPolicy>;
 }
+
+export const DEFAULT_CALLERS: Record<CallerKind, CallerPolicy> = {
+  submitter: { maxPriority: 0, allowTarget: false },
+  operator: { maxPriority: 1000, allowTarget: true },
+  admin: { maxPriority: 1000, allowTarget: true },
+  amqp: { maxPriority: 1000, allowTarget: true },
+};
 
 const timeoutsSchema = {
   type: "object",
@@ -65,12 +84,20 @@ const countMap = { type: "record", optional: true, key: { type: "string" }, valu
 const policySchema = {
   type: "object",
   optional: true,
+  strict: true,
   props: {
     allowLocalRepositories: { type: "boolean", optional: true },
     allowTestCommands: { type: "boolean", optional: true },
     allowedHosts: { type: "array", optional: true, items: { type: "string", empty: false, max: 253, pattern: /^(\*|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/ } },
     dnsTimeoutMs: { type: "number", integer: true, min: 1, max: 30_000, optional: true },
   },
+};
+
+const callerSchema = {
+  type: "object",
+  optional: true,
+  strict: true,
+  props: { maxPriority: { type: "number", integer: true, min: -1000, max: 1000, optional: true }, allowTarget: { type: "boolean", optional: true } },
 };
 
 const schema = {
@@ -110,6 +137,7 @@ const schema = {
     key: { type: "string" },
     value: {
       type: "object",
+      strict: true,
       props: {
         timeouts: timeoutsSchema,
         maxTimeouts: timeoutsSchema,
@@ -125,6 +153,12 @@ const schema = {
     strict: true,
     props: { development: policySchema, production: policySchema },
   },
+  callers: {
+    type: "object",
+    optional: true,
+    strict: true,
+    props: { submitter: callerSchema, operator: callerSchema, admin: callerSchema, amqp: callerSchema },
+  },
 };
 
 const check = new Validator({ useNewCustomCheckerFunction: true }).compile(schema);
@@ -136,11 +170,18 @@ const DEFAULT_POLICY: Record<Mode, Policy> = {
 
 /** Reads, interpolates and validates plugins.config.json; every error names the field. */
 export function loadPluginsConfig(file: string, env: NodeJS.ProcessEnv, mode: Mode): PluginsConfig {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+    text = fs.readFileSync(file, "utf8");
   } catch (err) {
     throw blacktreeError("CONFIG_INVALID", `Cannot read plugins config ${file}: ${(err as Error).message}`, { file });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    const where = jsonErrorLocation(text, err);
+    throw blacktreeError("CONFIG_INVALID", `${file} is not valid JSON at ${where}: ${(err as Error).message}`, { file, fields: [{ field: "(file)", message: `is not valid JSON at ${where}` }] });
   }
   return parsePluginsConfig(raw, env, mode, file);
 }
@@ -152,8 +193,8 @@ export function parsePluginsConfig(raw: unknown, env: NodeJS.ProcessEnv, mode: M
   }
   const result = check(value);
   if (result !== true) {
-    const fields: FieldError[] = (result as any[]).map((e) => ({ field: e.field, message: e.message, type: e.type }));
-    throw blacktreeError("CONFIG_INVALID", `${file}: ${fields.map((f) => f.message).join("; ")}`, { file, fields });
+    const fields: FieldError[] = validationFields(result as any[]);
+    throw blacktreeError("CONFIG_INVALID", `${file}: ${fields.map((f) => `${f.field} ${f.message}`).join("; ")}`, { file, fields });
   }
   checkFallbacks(value.routing?.fallback ?? {}, file);
   return {
@@ -162,7 +203,15 @@ export function parsePluginsConfig(raw: unknown, env: NodeJS.ProcessEnv, mode: M
     limits: value.limits ?? {},
     taskTypes: value.taskTypes ?? {},
     policy: { ...DEFAULT_POLICY[mode], ...(value.policies?.[mode] ?? {}) },
+    callers: callersOf(value.callers),
   };
+}
+
+/** The configured caller bounds over the defaults, per kind of caller. */
+export function callersOf(configured: Partial<Record<CallerKind, Partial<CallerPolicy>>> | undefined): Record<CallerKind, CallerPolicy> {
+  const out = {} as Record<CallerKind, CallerPolicy>;
+  for (const kind of Object.keys(DEFAULT_CALLERS) as CallerKind[]) out[kind] = { ...DEFAULT_CALLERS[kind], ...(configured?.[kind] ?? {}) };
+  return out;
 }
 
 /** Each target at most once per chain: a list naming its own origin or one target twice would loop or retry a target in vain. */

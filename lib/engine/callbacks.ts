@@ -6,11 +6,14 @@ import { tail } from "./reconciler";
 export interface WorkerCall {
   jobId: string;
   attempt: number;
+  /** The launch key the worker's token was issued for. */
+  key: string;
 }
 
 /**
  * What a worker reports through the gateway with its scoped token. Only the job's current,
- * live attempt may report; a stale attempt is told so (403) and changes nothing.
+ * live attempt, launched with the token's key, may report; a stale attempt, or the first
+ * launch of an attempt that fell back to another target, is told so (403) and changes nothing.
  */
 export class WorkerCallbacks {
   constructor(
@@ -49,13 +52,15 @@ export class WorkerCallbacks {
     await this.c.store.updateAttempt(job.id, attempt.attempt, { log: tail(text), heartbeatAt: this.c.now() }, { onlyIfState: ["launching", "running"] });
   }
 
-  /** Once per attempt: the worker's only way to its job's secrets (they never travel in launch parameters). */
+  /**
+   * Once per launch key: the worker's only way to its job's secrets (they never travel in
+   * launch parameters). The store checks and marks the fetch in one transaction, so two
+   * concurrent fetches cannot both succeed.
+   */
   async secrets(call: WorkerCall): Promise<Record<string, string>> {
     const { job, attempt } = await this.live(call);
-    const fetched = (await this.c.store.getEvents(job.id)).some((e) => e.kind === "attempt.secrets_fetched" && e.attempt === attempt.attempt);
-    if (fetched) throw blacktreeError("FORBIDDEN", "This attempt already fetched its secrets");
-    const secrets = await this.c.store.getSecrets(job.id);
-    await this.c.store.updateAttempt(job.id, attempt.attempt, {}, { event: { kind: "attempt.secrets_fetched", data: { names: Object.keys(secrets) } } });
+    const secrets = await this.c.store.takeSecrets(job.id, attempt.attempt, call.key);
+    if (secrets === null) throw blacktreeError("FORBIDDEN", "This launch already fetched its secrets, or is no longer live");
     return secrets;
   }
 
@@ -63,6 +68,8 @@ export class WorkerCallbacks {
     const job = await this.c.store.getJob(call.jobId);
     const attempt = job && job.attempt === call.attempt && (job.state === "launching" || job.state === "running") ? await this.c.store.getAttempt(job.id, job.attempt) : null;
     if (!job || !attempt || (attempt.state !== "launching" && attempt.state !== "running")) throw blacktreeError("FORBIDDEN", "This attempt is no longer live");
+    // A token of an earlier launch of this attempt (before a fallback) is not this launch's.
+    if (attempt.key !== call.key) throw blacktreeError("FORBIDDEN", "This token belongs to an earlier launch of the attempt");
     return { job, attempt };
   }
 }

@@ -1,4 +1,4 @@
-import { blacktreeError } from "../errors";
+import { blacktreeError, errorType } from "../errors";
 import type { Job } from "../jobs/model";
 import { isFinal } from "../jobs/states";
 import type { EngineContext } from "./context";
@@ -12,6 +12,8 @@ export interface CancelMatching {
   states?: string[];
   /** Only jobs stored before this job (a newer job superseding older ones). */
   storedBefore?: string;
+  /** Only jobs of this submitter: the reach of a submitter's job (absent: every job, an operator's reach). */
+  onlySubmittedBy?: string;
   reason: string;
   by: string;
 }
@@ -24,11 +26,12 @@ export interface CancelMatching {
 export class Canceller {
   constructor(private readonly c: EngineContext) {}
 
+  /** `by`: who asked (an API key's name, `job:<id>` for a job's own reach). A job that already ended is JOB_FINAL. */
   async cancel(id: string, reason: string, by: string): Promise<Job> {
     for (;;) {
       const job = await this.c.store.getJob(id);
       if (!job) throw blacktreeError("JOB_NOT_FOUND", `No job '${id}'`);
-      if (isFinal(job.state)) return job;
+      if (isFinal(job.state)) throw blacktreeError("JOB_FINAL", `Job '${id}' already ended: it is ${job.state}`, { state: job.state });
       const holdsCompute = job.state === "launching" || job.state === "running";
       const cancelled = await this.c.store.transition(id, {
         from: job.state,
@@ -72,11 +75,16 @@ export class Canceller {
     const bound = m.storedBefore === undefined ? null : await storedAt(m.storedBefore);
     let cursor: string | undefined;
     do {
-      const page = await this.c.store.listJobs({ deploymentId: m.deploymentId, type: m.type, limit: 500, cursor });
+      const page = await this.c.store.listJobs({ deploymentId: m.deploymentId, type: m.type, submittedBy: m.onlySubmittedBy, limit: 500, cursor });
       for (const job of page.items) {
         if (job.id === m.exceptId || isFinal(job.state) || (m.states && !m.states.includes(job.state))) continue;
+        if (m.onlySubmittedBy !== undefined && job.submittedBy !== m.onlySubmittedBy) continue; // outside the submitter's reach
         if (bound !== null && (await storedAt(job.id)) >= bound) continue;
-        if ((await this.cancel(job.id, m.reason, m.by)).state === "cancelled") cancelled.push(job.id);
+        try {
+          if ((await this.cancel(job.id, m.reason, m.by)).state === "cancelled") cancelled.push(job.id);
+        } catch (err) {
+          if (errorType(err) !== "JOB_FINAL") throw err; // it ended meanwhile: nothing to cancel
+        }
       }
       cursor = page.nextCursor ?? undefined;
     } while (cursor);

@@ -6,7 +6,10 @@ import type { JobStore } from "../store/job-store";
 import type { TargetClient } from "./targets";
 
 /** Submits a job the engine creates (a follow-up); validation and storing are the intake's. */
-export type SubmitJob = (body: JobRequest, opts: { parentId: string; idempotencyKey: string }) => Promise<{ job: { id: string; type: string }; created: boolean }>;
+export type SubmitJob = (
+  body: JobRequest,
+  opts: { parentId: string; idempotencyKey: string; submittedBy: string | null },
+) => Promise<{ job: { id: string; type: string }; created: boolean }>;
 
 export interface EngineSettings {
   /** The safety net: how often the clock looks at what no notification announced. */

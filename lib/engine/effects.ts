@@ -31,13 +31,20 @@ function cancelMatchingEffect(params: CancelMatching): EffectInput {
  * lose it, and a `stop` answers once stored): a `stop` ends its deployment's live jobs;
  * with `coalesce`, a newer queued job supersedes the queued ones of its type stored before it.
  */
-export function submissionEffects(job: NewJob, registry: PluginRegistry, config: Pick<PluginsConfig, "taskTypes">): EffectInput[] {
+export function submissionEffects(
+  job: NewJob,
+  registry: PluginRegistry,
+  config: Pick<PluginsConfig, "taskTypes">,
+  reach: { onlySubmittedBy?: string | null } = {},
+): EffectInput[] {
   if (!job.deploymentId || job.state !== "queued") return [];
   const effects: EffectInput[] = [];
+  // Who may be cancelled is recorded with the effect: a submitter's job reaches only that submitter's jobs.
+  const scoped = reach.onlySubmittedBy ? { onlySubmittedBy: reach.onlySubmittedBy } : {};
   const scope = registry.taskType(job.type)?.def.cancelsOnSubmit?.({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: 0, params: job.params });
-  if (scope) effects.push(cancelMatchingEffect({ deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}` }));
+  if (scope) effects.push(cancelMatchingEffect({ deploymentId: scope.deploymentId, exceptId: job.id, reason: `stopped by ${job.type} job ${job.id}`, by: `job:${job.id}`, ...scoped }));
   if (config.taskTypes[job.type]?.coalesce) {
-    effects.push(cancelMatchingEffect({ deploymentId: job.deploymentId, type: job.type, states: ["queued"], storedBefore: job.id, exceptId: job.id, reason: `superseded by job ${job.id}`, by: `job:${job.id}` }));
+    effects.push(cancelMatchingEffect({ deploymentId: job.deploymentId, type: job.type, states: ["queued"], storedBefore: job.id, exceptId: job.id, reason: `superseded by job ${job.id}`, by: `job:${job.id}`, ...scoped }));
   }
   return effects;
 }
@@ -159,7 +166,7 @@ export class Effects {
     const requests = def.followUps({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: job.attempt, params: job.params }, job.result ?? {}, this.c.plugin);
     for (const [i, body] of requests.entries()) {
       try {
-        const { job: child, created } = await this.c.submit(body, { parentId: job.id, idempotencyKey: `${job.id}.follow-up.${n}.${i}` });
+        const { job: child, created } = await this.c.submit(body, { parentId: job.id, idempotencyKey: `${job.id}.follow-up.${n}.${i}`, submittedBy: job.submittedBy });
         if (!created) continue;
         await this.c.store.updateAttempt(job.id, n, {}, { event: { kind: "job.follow_up", data: { jobId: child.id, type: child.type } } });
         this.c.logger.info(`✅ job ${job.id} created follow-up ${child.type} job ${child.id}`);

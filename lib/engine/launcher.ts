@@ -183,7 +183,8 @@ export class Launcher {
           BLACKTREE_JOB_TYPE: job.type,
           BLACKTREE_DEPLOYMENT_ID: job.deploymentId ?? "",
           BLACKTREE_CALLBACK_URL: `${this.c.settings.publicUrl}/api/worker`,
-          BLACKTREE_CALLBACK_TOKEN: this.c.tokens.issue(job.id, attempt.attempt, attemptTokenTtl(job)),
+          // Bound to this launch's key: a fallback launch gets a new token, and the first one's stops working.
+          BLACKTREE_CALLBACK_TOKEN: this.c.tokens.issue(job.id, attempt.attempt, attempt.key, attemptTokenTtl(job)),
           BLACKTREE_SECRETS: secrets.join(","),
         },
       },

@@ -10,7 +10,7 @@ export function fallbackChain(routing: Pick<Routing, "fallback">, origin: string
 
 /**
  * The launch key on a fallback target: `<jobId>:<attempt>@<target>`. A fallback launch
- * keeps its attempt number (same callback token, same history), but never reuses the
+ * keeps its attempt number (same history; its callback token is bound to the new key), but never reuses the
  * first target's key: if the first launch did happen unheard (a timeout, a dropped
  * answer), its worker stays keyed `<jobId>:<attempt>`, which no live attempt owns any
  * more, so orphan reaping stops it instead of letting two workers run one attempt.

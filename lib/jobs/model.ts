@@ -125,6 +125,16 @@ export function deriveJobId(parts: { idempotencyKey?: string | null; type: strin
   return `job_${h.slice(0, 24)}`;
 }
 
+/**
+ * The id of a REST job whose caller gave a key (`jobId`, `idempotencyKey` or the
+ * `Idempotency-Key` header): the key in the caller's own namespace, `rest:<key name>:<key>`,
+ * hashed. It can never be an AMQP message id or the hash of a backend message, and two
+ * callers' keys never name one job.
+ */
+export function restJobId(keyName: string, key: string): string {
+  return `job_${createHash("sha256").update(`rest:${keyName}:${key}`).digest("hex").slice(0, 24)}`;
+}
+
 /** The public view of a job: timestamps as ISO strings. Secrets are never part of a Job. */
 export function jobView(job: Job) {
   return {

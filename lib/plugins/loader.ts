@@ -6,6 +6,7 @@ import { blacktreeError, BlacktreeError, ErrorType, FieldError } from "../errors
 import type { PluginsConfig, PluginEntry } from "../config/plugins-config";
 import { BlacktreePlugin, compileParams, LaunchTarget, PLUGIN_API_VERSION, TaskType, ValidationSchema } from "./sdk";
 import { PluginRegistry } from "./registry";
+import { validationFields } from "../config/validation-fields";
 
 /** Where the running code lives: the repository root, or dist/ when compiled. */
 const APP_ROOT = path.resolve(__dirname, "../..");
@@ -62,14 +63,15 @@ export function loadPlugins(config: PluginsConfig, opts: LoadOptions): PluginReg
 function importPlugin(entry: PluginEntry, opts: LoadOptions): { plugin: BlacktreePlugin; origin: PluginOrigin } {
   if (opts.modules && entry.use in opts.modules) return { plugin: unwrapDefault(opts.modules[entry.use]) as BlacktreePlugin, origin: { source: entry.use, file: null } };
   const relative = entry.use.startsWith(".") || path.isAbsolute(entry.use);
+  // Relative to the config file's directory first; the built-in plugins are also found in the app's own root.
   const candidates = relative ? [...new Set([path.resolve(opts.baseDir, entry.use), path.resolve(APP_ROOT, entry.use)])] : [entry.use];
-  let lastError: unknown;
+  let firstError: unknown;
   for (const candidate of candidates) {
     let file: string;
     try {
       file = require.resolve(candidate, { paths: [opts.baseDir, process.cwd()] });
     } catch (err) {
-      lastError = err;
+      firstError ??= err;
       continue;
     }
     const origin = { source: entry.use, file };
@@ -88,11 +90,10 @@ function importPlugin(entry: PluginEntry, opts: LoadOptions): { plugin: Blacktre
     const ts = candidates.flatMap((c) => [c, `${c}.ts`, path.join(c, "index.ts")]).find((c) => TYPESCRIPT.test(c) && exists(c));
     if (ts) throw typeScriptPlugin(entry.use, ts);
   }
-  throw blacktreeError(
-    "PLUGIN_NOT_FOUND",
-    `Plugin '${entry.use}' cannot be found (${relative ? `tried ${candidates.join(" and ")}` : `a package, resolved from ${opts.baseDir} and ${process.cwd()}`}): ${firstLine(lastError)}`,
-    { plugin: entry.use, tried: candidates },
-  );
+  const where = relative
+    ? `${candidates[0]} (relative to the config file's directory ${opts.baseDir}${candidates.length > 1 ? `; not in ${APP_ROOT} either` : ""})`
+    : `as a package (${(firstError as Error)?.message?.split("\n")[0]})`;
+  throw blacktreeError("PLUGIN_NOT_FOUND", `Plugin '${entry.use}' cannot be found: no module at ${where}`, { plugin: entry.use, fields: [{ field: "plugins[].use", message: `'${entry.use}' cannot be found` }] });
 }
 
 function typeScriptPlugin(use: string, file: string): BlacktreeError {
@@ -210,7 +211,7 @@ function registerTarget(registry: PluginRegistry, at: PluginAt, target: LaunchTa
   const copy = structuredClone(config);
   const result = validator.validate(copy, { $$strict: true, ...((target.configSchema ?? {}) as ValidationSchema) });
   if (result !== true) {
-    const fields = fieldsOf(result as any[]).map((f) => ({ ...f, field: `config.${f.field}` }));
+    const fields = validationFields(result as any[], "config");
     throw pluginError("TARGET_CONFIG_INVALID", at, `target '${target.name}' config is invalid: ${fields.map((f) => f.message).join("; ")}`, fields);
   }
   registry.targets.set(target.name, { plugin: at.name, target, config: copy });
@@ -246,6 +247,13 @@ function checkRouting(registry: PluginRegistry, config: PluginsConfig): void {
   }
   for (const type of Object.keys(config.taskTypes)) {
     if (!registry.taskTypes.has(type)) fields.push({ field: `taskTypes.${type}`, message: `task type '${type}' is not loaded` });
+  }
+  // A limit on a type or target that does not exist limits nothing: a typo, refused.
+  for (const type of Object.keys(config.limits.byType ?? {})) {
+    if (!registry.taskTypes.has(type)) fields.push({ field: `limits.byType.${type}`, message: `task type '${type}' is not loaded` });
+  }
+  for (const target of Object.keys(config.limits.byTarget ?? {})) {
+    if (!known(target)) fields.push({ field: `limits.byTarget.${target}`, message: `target '${target}' is not loaded` });
   }
   if (fields.length) throw blacktreeError("CONFIG_INVALID", `plugins config: ${fields.map((f) => `${f.field} ${f.message}`).join("; ")}`, { fields });
 }

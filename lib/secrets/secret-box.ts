@@ -72,18 +72,23 @@ export function loadSecretBox(opts: { key: string | null; previous: string[]; da
   }
   const file = path.join(opts.dataDir, SECRETS_KEY_FILE);
   fs.mkdirSync(opts.dataDir, { recursive: true });
+  let text: string | null = null;
   try {
-    return new SecretBox(parseSecretsKey(fs.readFileSync(file, "utf8"), file), previous);
+    text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    const key = randomBytes(KEY_BYTES);
-    try {
-      fs.writeFileSync(file, key.toString("base64"), { mode: 0o600, flag: "wx" });
-    } catch (raced) {
-      // Another process of this data directory wrote it first: use theirs.
-      if ((raced as NodeJS.ErrnoException).code === "EEXIST") return new SecretBox(parseSecretsKey(fs.readFileSync(file, "utf8"), file), previous);
-      throw raced;
+    // Only a missing file is generated: any other read error stops start-up, naming the file.
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw blacktreeError("CONFIG_INVALID", `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"}: ${(err as Error).message})`, { fields: [{ field: file, message: "cannot be read" }] });
     }
-    return new SecretBox(key, previous);
   }
+  if (text !== null) return new SecretBox(parseSecretsKey(text, file), previous);
+  const key = randomBytes(KEY_BYTES);
+  try {
+    fs.writeFileSync(file, key.toString("base64"), { mode: 0o600, flag: "wx" });
+  } catch (raced) {
+    // Another process of this data directory wrote it first: use theirs.
+    if ((raced as NodeJS.ErrnoException).code === "EEXIST") return new SecretBox(parseSecretsKey(fs.readFileSync(file, "utf8"), file), previous);
+    throw raced;
+  }
+  return new SecretBox(key, previous);
 }

@@ -2,7 +2,7 @@ import type { AmqpLink } from "../amqp/amqp-link";
 import { amqpMetrics } from "../amqp/amqp-metrics";
 import { EXCHANGE, RECEIPTS_QUEUE, RESULT_KEY, STATUS_KEY } from "../amqp/topology";
 import type { JobEvent } from "../jobs/model";
-import type { JobIdentities } from "./job-identities";
+import type { JobIdentities, JobIdentity } from "./job-identities";
 import type { JobStore } from "../store/job-store";
 import type { StatusSink } from "./sink";
 import { isFinalEvent, legacyResult, statusEvent } from "./views";
@@ -11,9 +11,11 @@ import { isFinalEvent, legacyResult, statusEvent } from "./views";
 const resultMessageId = (e: JobEvent) => `result.${e.jobId}.${e.seq}`;
 
 /**
- * RabbitMQ: every event on `api.status`; on a final state the legacy result on
- * `api.result` (persistent, mandatory, confirmed). Batches are pipelined and the cursor
- * moves to the end of the confirmed prefix.
+ * RabbitMQ: every event on `api.status`; on a final state of a job that came from
+ * execute.queue (`source: amqp`) the legacy result on `api.result` (persistent, mandatory,
+ * confirmed). REST jobs and follow-ups publish no legacy result: the backend's results queue
+ * takes only answers to its own messages, so no REST caller can place a result there for
+ * any deployment. Batches are pipelined and the cursor moves to the end of the confirmed prefix.
  *
  * Results stay exactly-once for the backend across reconnects and restarts: a result
  * whose confirm was lost may still have reached the queues. Each result also lands in
@@ -50,7 +52,7 @@ export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentit
       for (const e of events) {
         const job = await identities.of(e);
         const parts: Promise<void>[] = [link.publish(EXCHANGE, STATUS_KEY, json(statusEvent(e, job)), { persistent: true, contentType: "application/json", messageId: `status.${e.seq}` })];
-        if (job && isFinalEvent(e)) {
+        if (job && isFinalEvent(e) && publishesLegacyResult(job)) {
           const messageId = resultMessageId(e);
           if (routed.has(messageId)) {
             amqpMetrics.resultsSkipped.inc();
@@ -89,6 +91,11 @@ export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentit
       routed = new Set();
     },
   };
+}
+
+/** Only answers to the backend's own messages go to its results queue. */
+export function publishesLegacyResult(job: Pick<JobIdentity, "source">): boolean {
+  return job.source === "amqp";
 }
 
 function json(value: unknown): Buffer {

@@ -191,6 +191,13 @@ export interface JobStore {
   onCommit(listener: (change: StoreChange) => void): () => void;
 
   getSecrets(jobId: string): Promise<Record<string, string>>;
+  /**
+   * The worker's one-time secrets fetch, checked and marked in one transaction: the job's
+   * secrets when `attempt` is its current attempt, live (launching or running), launched
+   * with `key`, and no fetch with this key was recorded; then records
+   * `attempt.secrets_fetched` (`data: { names, key }`). Null (and nothing written) otherwise.
+   */
+  takeSecrets(jobId: string, attempt: number, key: string): Promise<Record<string, string> | null>;
 
   getEvents(jobId: string): Promise<JobEvent[]>;
   /** The outbox, in commit order, after `afterSeq`. */

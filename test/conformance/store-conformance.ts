@@ -276,6 +276,34 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
         expect(await store.getSecrets(b.id)).toStrictEqual({ githubToken: "b-token" });
         expect(await store.getSecrets("unknown")).toStrictEqual({});
       });
+
+      it("takeSecrets: once per launch key of the live attempt, recorded with the key; concurrent takes get them once", async () => {
+        const job = await create({ secrets: { githubToken: SECRET } });
+        const [{ attempt }] = await claim();
+        const takes = await Promise.all([1, 2, 3].map(() => store.takeSecrets(job.id, 1, attempt.key)));
+        expect(takes.filter((t) => t !== null)).toStrictEqual([{ githubToken: SECRET }]);
+        expect(await store.takeSecrets(job.id, 1, attempt.key)).toBeNull();
+        const fetched = (await store.getEvents(job.id)).filter((e) => e.kind === "attempt.secrets_fetched");
+        expect(fetched.map((e) => [e.attempt, e.data])).toStrictEqual([[1, { names: ["githubToken"], key: attempt.key }]]);
+        expect(JSON.stringify(await store.readEvents(0, 100))).not.toContain(SECRET);
+        // A fallback moves the attempt to a new key: that launch may fetch once; the old key never again.
+        await store.updateAttempt(job.id, 1, { target: "ec2", key: `${attempt.key}@ec2` });
+        expect(await store.takeSecrets(job.id, 1, attempt.key)).toBeNull();
+        expect(await store.takeSecrets(job.id, 1, `${attempt.key}@ec2`)).toStrictEqual({ githubToken: SECRET });
+        expect(await store.takeSecrets(job.id, 1, `${attempt.key}@ec2`)).toBeNull();
+      });
+
+      it("takeSecrets: nothing for a queued job, a stale attempt, an unknown key or an ended job, and nothing recorded", async () => {
+        const job = await create({ secrets: { githubToken: SECRET } });
+        expect(await store.takeSecrets(job.id, 0, `${job.id}:0`)).toBeNull();
+        const [{ attempt }] = await claim();
+        expect(await store.takeSecrets(job.id, 2, `${job.id}:2`)).toBeNull();
+        expect(await store.takeSecrets(job.id, 1, "someone-else:1")).toBeNull();
+        expect(await store.takeSecrets("unknown", 1, "unknown:1")).toBeNull();
+        await store.transition(job.id, { from: "launching", to: "failed", now: T0 + 2 });
+        expect(await store.takeSecrets(job.id, 1, attempt.key)).toBeNull();
+        expect((await store.getEvents(job.id)).some((e) => e.kind === "attempt.secrets_fetched")).toBe(false);
+      });
     });
 
     describe("transition", () => {

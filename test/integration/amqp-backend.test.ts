@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Channel } from "amqplib";
-import { AMQP_URL, BACKEND_RESULTS, backendMessage, BackendClient, REDIS_URL, TEST_TOKEN } from "../support/amqp";
+import { BACKEND_RESULTS, backendMessage, BackendClient, REDIS_URL, TEST_TOKEN } from "../support/amqp";
 import { CaptureLogger } from "../support/capture-logger";
 import { useInstantTarget } from "../support/instant";
 import { startNode, TestNode } from "../support/orchestrator";
 import { lastSeq } from "../support/outbox";
-import { exclusive } from "../support/exclusive";
+import { createVhost, TestVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
 
 /**
@@ -20,13 +20,12 @@ const results: any[] = [];
 const statusEvents: any[] = [];
 const run = randomUUID().slice(0, 8);
 
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
-  backend = await BackendClient.connect("test-backend");
-  await backend.purgeAll();
-  node = await startNode({ env: { AMQP_URL, REDIS_URL, LOG_LEVEL: "debug" }, configure: useInstantTarget, broker: { logger } });
+  vhost = createVhost("backend");
+  backend = await BackendClient.connect("test-backend", vhost.url);
+  node = await startNode({ env: { AMQP_URL: vhost.url, REDIS_URL, LOG_LEVEL: "debug" }, configure: useInstantTarget, broker: { logger } });
   await backend.channel.consume(BACKEND_RESULTS, (m) => {
     if (!m) return;
     results.push(JSON.parse(m.content.toString("utf8")));
@@ -41,7 +40,7 @@ afterAll(async () => {
     await statusWatch?.close().catch(() => undefined);
     await backend?.close();
   } finally {
-    release?.();
+    vhost?.remove();
   }
 });
 

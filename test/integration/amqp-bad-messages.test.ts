@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { DEAD_LETTER_QUEUE, EXECUTE_QUEUE } from "../../lib/amqp/topology";
-import { AMQP_URL, BACKEND_RESULTS, backendMessage, BackendClient, TEST_TOKEN } from "../support/amqp";
+import { BACKEND_RESULTS, backendMessage, BackendClient, TEST_TOKEN } from "../support/amqp";
 import { useInstantTarget } from "../support/instant";
 import { lastSeq } from "../support/outbox";
 import { startNode, TestNode } from "../support/orchestrator";
-import { exclusive } from "../support/exclusive";
+import { createVhost, TestVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
 
 /** Poison and invalid messages: dead-lettered once or rejected with reasons, never looped. */
@@ -12,13 +12,12 @@ let node: TestNode;
 let backend: BackendClient;
 const run = randomUUID().slice(0, 8);
 
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
-  backend = await BackendClient.connect("test-bad-messages");
-  await backend.purgeAll();
-  node = await startNode({ env: { AMQP_URL, AMQP_MAX_MESSAGE_BYTES: "4096" }, configure: useInstantTarget });
+  vhost = createVhost("bad-messages");
+  backend = await BackendClient.connect("test-bad-messages", vhost.url);
+  node = await startNode({ env: { AMQP_URL: vhost.url, AMQP_MAX_MESSAGE_BYTES: "4096" }, configure: useInstantTarget });
 }, 300_000);
 
 afterAll(async () => {
@@ -26,7 +25,7 @@ afterAll(async () => {
     await node?.stop();
     await backend?.close();
   } finally {
-    release?.();
+    vhost?.remove();
   }
 });
 
@@ -51,8 +50,10 @@ describe("bad messages on execute.queue", () => {
     await settled();
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ reason: "NOT_JSON", source: "amqp:execute.queue", replayCount: 0 });
-    expect(letters[0].body).toContain(`poison-${run}`);
-    expect(letters[0].body).not.toContain(TEST_TOKEN); // redacted even though it does not parse
+    // It does not parse, so it cannot be redacted: not kept, only its size and hash.
+    expect(letters[0].body).toBeNull();
+    expect(letters[0].properties).toMatchObject({ bodyKept: false, bodyBytes: expect.any(Number), bodySha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.stringify(letters)).not.toContain(TEST_TOKEN);
 
     const dlq = await backend.drain(DEAD_LETTER_QUEUE);
     expect(dlq).toHaveLength(1);

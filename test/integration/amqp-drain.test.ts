@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { EXECUTE_QUEUE } from "../../lib/amqp/topology";
-import { AMQP_URL, BackendClient } from "../support/amqp";
-import { exclusive } from "../support/exclusive";
+import { BackendClient } from "../support/amqp";
+import { createVhost, TestVhost } from "../support/vhost";
 import { useInstantTarget } from "../support/instant";
 import { startNode, TestNode } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
@@ -14,12 +14,12 @@ async function settledCounts() {
 }
 
 /** Start-up without RabbitMQ fails clearly; stopping drains: in-flight messages finish and are acked, the rest stay queued. */
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 let backend: BackendClient | undefined;
 let node: TestNode | undefined;
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
+  vhost = createVhost("drain");
 }, 300_000);
 
 afterAll(async () => {
@@ -27,7 +27,7 @@ afterAll(async () => {
     await node?.stop().catch(() => undefined);
     await backend?.close();
   } finally {
-    release?.();
+    vhost?.remove();
   }
 });
 
@@ -42,9 +42,8 @@ test("start-up fails with AMQP_UNAVAILABLE when RabbitMQ is unreachable, without
 });
 
 test("stopping the node mid-stream: every message is either a stored job (acked) or still in execute.queue", async () => {
-  backend = await BackendClient.connect("test-drain");
-  await backend.purgeAll();
-  node = await startNode({ env: { AMQP_URL, AMQP_PREFETCH: "16" }, configure: useInstantTarget });
+  backend = await BackendClient.connect("test-drain", vhost.url);
+  node = await startNode({ env: { AMQP_URL: vhost.url, AMQP_PREFETCH: "16" }, configure: useInstantTarget });
   const run = randomUUID().slice(0, 8);
   const ids = Array.from({ length: 300 }, (_, i) => `drain-${run}-${i}`);
   // Each validation takes 100 ms: when the node stops, 16 messages are mid-way.

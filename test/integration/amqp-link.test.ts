@@ -1,19 +1,18 @@
 import { randomUUID } from "node:crypto";
 import { AmqpLink } from "../../lib/amqp/amqp-link";
 import { EXCHANGE } from "../../lib/amqp/topology";
-import { AMQP_URL } from "../support/amqp";
-import { exclusive } from "../support/exclusive";
+import { createVhost, TestVhost } from "../support/vhost";
 
 /** The link's publish contract against the real broker: resolves on confirm, rejects when returned. */
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 let link: AmqpLink | undefined;
 const queue = `blacktree-link-test-${randomUUID().slice(0, 8)}`;
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
+  vhost = createVhost("link");
   link = new AmqpLink({
-    url: AMQP_URL,
+    url: vhost.url,
     name: "test-link",
     heartbeatSeconds: 5,
     reconnectMinMs: 100,
@@ -32,7 +31,7 @@ afterAll(async () => {
   try {
     await link?.stop();
   } finally {
-    release?.();
+    vhost?.remove();
   }
 });
 

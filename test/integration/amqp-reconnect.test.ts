@@ -1,27 +1,27 @@
 import fs from "node:fs";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import { AMQP_URL, BACKEND_RESULTS, backendMessage, BackendClient, closeAllConnections } from "../support/amqp";
+import { BACKEND_RESULTS, backendMessage, BackendClient } from "../support/amqp";
 import { useInstantTarget } from "../support/instant";
 import { countFinal, countStates, lastSeq, total } from "../support/outbox";
 import { startNode, TestNode } from "../support/orchestrator";
 import { LAUNCH_LOG } from "../support/plugins/instant";
-import { exclusive } from "../support/exclusive";
+import { createVhost, TestVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
 
 /**
- * 1,000 backend jobs while RabbitMQ drops every connection twice (`rabbitmqctl
- * close_all_connections`): each job is stored once, launched once, and gets exactly one
+ * 1,000 backend jobs while RabbitMQ drops every connection of the test's vhost twice (`rabbitmqctl
+ * close_all_connections -p <vhost>`): each job is stored once, launched once, and gets exactly one
  * legacy result. The results are counted as they lie in the backend's queue, undeduplicated.
  */
 const JOBS = 1000;
 let node: TestNode;
 const clients: BackendClient[] = [];
 
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
+  vhost = createVhost("reconnect");
 }, 300_000);
 
 afterAll(async () => {
@@ -29,16 +29,16 @@ afterAll(async () => {
     await node?.stop();
     for (const c of clients) await c.close();
   } finally {
-    release?.();
+    vhost?.remove();
+    if (node) fs.rmSync(node.dataDir, { recursive: true, force: true });
   }
 });
 
 test("1,000 jobs through two forced reconnects: every job stored once, one result each", async () => {
   const run = randomUUID().slice(0, 8);
-  const publisher = await BackendClient.connect("test-publisher");
+  const publisher = await BackendClient.connect("test-publisher", vhost.url);
   clients.push(publisher);
-  await publisher.purgeAll();
-  node = await startNode({ env: { AMQP_URL, AMQP_REQUEUE_DELAY_MS: "200" }, configure: useInstantTarget });
+  node = await startNode({ env: { AMQP_URL: vhost.url, AMQP_REQUEUE_DELAY_MS: "200" }, configure: useInstantTarget });
 
   const started = Date.now();
   const ids = Array.from({ length: JOBS }, (_, i) => `reconnect-${run}-${i}`);
@@ -47,9 +47,9 @@ test("1,000 jobs through two forced reconnects: every job stored once, one resul
 
   // First drop while the intake is busy, second while results are going out.
   await waitFor(async () => total(await countStates(node.rt.store)) >= 150, { timeout: 30_000, message: "150 jobs stored" });
-  closeAllConnections("test");
+  vhost.closeConnections("reconnect test");
   await waitFor(async () => countFinal(await countStates(node.rt.store)) >= 600, { timeout: 60_000, message: "600 jobs final" });
-  closeAllConnections("test");
+  vhost.closeConnections("reconnect test");
 
   await waitFor(async () => countFinal(await countStates(node.rt.store)) === JOBS, { timeout: 60_000, interval: 100, message: "all jobs final" });
   await waitFor(async () => (await node.rt.store.getCursor("amqp")) === (await lastSeq(node.rt.store)), { timeout: 30_000, interval: 100, message: "amqp sink drained" });
@@ -65,7 +65,7 @@ test("1,000 jobs through two forced reconnects: every job stored once, one resul
   expect(new Set(launches).size).toBe(JOBS);
 
   // Exactly one result per deployment in the backend's queue, counted as they lie there.
-  const reader = await BackendClient.connect("test-reader");
+  const reader = await BackendClient.connect("test-reader", vhost.url);
   clients.push(reader);
   const results = (await reader.drain(BACKEND_RESULTS)).map((m) => JSON.parse(m.body));
   const perDeployment = new Map<string, number>();

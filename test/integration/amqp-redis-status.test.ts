@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import Redis from "ioredis";
-import { AMQP_URL, backendMessage, BackendClient, REDIS_URL, TEST_TOKEN } from "../support/amqp";
+import { backendMessage, BackendClient, REDIS_URL, TEST_TOKEN } from "../support/amqp";
 import { useInstantTarget } from "../support/instant";
 import { startNode, TestNode } from "../support/orchestrator";
-import { exclusive } from "../support/exclusive";
+import { createVhost, TestVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
 
 /** Redis pub/sub: a subscriber of one deployment's channel sees every transition of its job, in order. */
@@ -11,14 +11,13 @@ let node: TestNode;
 let backend: BackendClient;
 let subscriber: Redis;
 
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
-  backend = await BackendClient.connect("test-redis");
-  await backend.purgeAll();
+  vhost = createVhost("redis-status");
+  backend = await BackendClient.connect("test-redis", vhost.url);
   subscriber = new Redis(REDIS_URL);
-  node = await startNode({ env: { AMQP_URL, REDIS_URL }, configure: useInstantTarget });
+  node = await startNode({ env: { AMQP_URL: vhost.url, REDIS_URL }, configure: useInstantTarget });
 }, 300_000);
 
 afterAll(async () => {
@@ -27,7 +26,7 @@ afterAll(async () => {
     subscriber?.disconnect();
     await backend?.close();
   } finally {
-    release?.();
+    vhost?.remove();
   }
 });
 

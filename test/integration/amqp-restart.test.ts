@@ -4,8 +4,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
-import { AMQP_URL, BACKEND_RESULTS, backendMessage, BackendClient } from "../support/amqp";
-import { exclusive } from "../support/exclusive";
+import { BACKEND_RESULTS, backendMessage, BackendClient } from "../support/amqp";
+import { createVhost, TestVhost } from "../support/vhost";
+import { runTmp } from "../support/entry-point";
 import { INSTANT_PLUGIN } from "../support/instant";
 import { authHeader, freePort, ROOT, tempDir, TEST_API_KEYS_ENV } from "../support/orchestrator";
 import { LAUNCH_LOG } from "../support/plugins/instant";
@@ -19,11 +20,11 @@ import { waitFor } from "../support/wait";
 const TSX = pathToFileURL(require.resolve("tsx")).href;
 const JOBS = 1000;
 let orchestrator: ChildProcess | undefined;
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 const clients: BackendClient[] = [];
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
+  vhost = createVhost("restart");
 }, 300_000);
 
 afterAll(async () => {
@@ -31,14 +32,14 @@ afterAll(async () => {
     orchestrator?.kill("SIGKILL");
     for (const c of clients) await c.close();
   } finally {
-    release?.();
+    vhost?.remove();
   }
 });
 
 function startProcess(env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.resume();
@@ -62,9 +63,8 @@ function inspectDb(file: string) {
 
 test("kill -9 in the middle of a 1,000-job burst, restart: every job stored once, exactly one result each", async () => {
   const run = randomUUID().slice(0, 8);
-  const publisher = await BackendClient.connect("test-restart-publisher");
+  const publisher = await BackendClient.connect("test-restart-publisher", vhost.url);
   clients.push(publisher);
-  await publisher.purgeAll();
 
   const dir = tempDir();
   const config = JSON.parse(fs.readFileSync(path.join(ROOT, "plugins.config.json"), "utf8"));
@@ -75,7 +75,7 @@ test("kill -9 in the middle of a 1,000-job burst, restart: every job stored once
   fs.writeFileSync(configFile, JSON.stringify(config));
   const dataDir = path.join(dir, "data");
   const port = await freePort();
-  const env = { DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", AMQP_URL, RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100", RELAUNCH_AFTER_MS: "1000" };
+  const env = { DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", PLUGINS_CONFIG: configFile, LOG_LEVEL: "warn", AMQP_URL: vhost.url, RECONCILE_INTERVAL_MS: "100", DISPATCH_INTERVAL_MS: "100", RELAUNCH_AFTER_MS: "1000" };
   const db = path.join(dataDir, "blacktree.db");
   const healthy = () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
 
@@ -108,7 +108,7 @@ test("kill -9 in the middle of a 1,000-job burst, restart: every job stored once
   expect(keys.size).toBe(JOBS);
   expect([...keys].every((k) => k.endsWith(":1"))).toBe(true);
 
-  const reader = await BackendClient.connect("test-restart-reader");
+  const reader = await BackendClient.connect("test-restart-reader", vhost.url);
   clients.push(reader);
   const results = (await reader.drain(BACKEND_RESULTS)).map((m) => JSON.parse(m.body));
   const perDeployment = new Map<string, number>();

@@ -11,7 +11,7 @@ let limited: TestNode;
 
 const KEY_OF = { admin: TEST_KEYS.admin, operator: TEST_KEYS.operator, submitter: TEST_KEYS.submitter } as const;
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
-const job = (deploymentId: string) => ({ type: "test", deploymentId, repository: "/tmp/none", testCommand: "true", createdAt: `${deploymentId}-t` });
+const job = (deploymentId: string) => ({ type: "test", deploymentId, repository: "/tmp/none", testCommand: "true", createdAt: "2025-07-09T12:00:00Z" });
 
 beforeAll(async () => {
   // Keep launches out of this file: nothing here needs a worker.
@@ -74,11 +74,12 @@ describe("ownership", () => {
     expect(bobs.body.items.map((j: any) => j.submittedBy)).toEqual(["bob"]);
     const all = await node.http("GET", "/api/jobs?limit=500", undefined, bearer(TEST_KEYS.operator));
     expect(all.body.items.map((j: any) => j.deploymentId)).toEqual(expect.arrayContaining(["own-a", "own-b"]));
-    // The same job key from another submitter reveals nothing of the first job.
+    // Job keys are per caller: the same job key from another submitter names another job, and reveals nothing of the first.
     const reuse = await node.http("POST", "/api/jobs", job("own-a"), bearer(TEST_KEYS.submitter2));
-    expect(reuse.status).toBe(409);
-    expect(reuse.body.error.type).toBe("JOB_KEY_CONFLICT");
+    expect(reuse.status).toBe(202);
+    expect(reuse.body.job.submittedBy).toBe("bob");
     expect(reuse.text).not.toContain(id);
+    expect((await node.http("POST", "/api/jobs", job("own-a"), bearer(TEST_KEYS.submitter))).body.job.id).toBe(id);
   });
 });
 

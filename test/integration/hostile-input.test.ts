@@ -1,11 +1,11 @@
 import Database from "better-sqlite3";
 import path from "node:path";
-import { DEAD_LETTER_QUEUE, EXECUTE_QUEUE } from "../../lib/amqp/topology";
-import { AMQP_URL, BACKEND_RESULTS, BackendClient } from "../support/amqp";
-import { exclusive } from "../support/exclusive";
+import { EXECUTE_QUEUE } from "../../lib/amqp/topology";
+import { BackendClient } from "../support/amqp";
 import { hostileCases, HostileCase } from "../support/hostile";
 import { lastSeq } from "../support/outbox";
 import { startNode, TestNode } from "../support/orchestrator";
+import { createVhost, TestVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
 
 /**
@@ -19,14 +19,13 @@ const BATCH = 50;
 
 let node: TestNode;
 let backend: BackendClient;
-let release: (() => void) | undefined;
+let vhost: TestVhost;
 
 beforeAll(async () => {
-  release = await exclusive("amqp");
-  backend = await BackendClient.connect("test-hostile-input");
-  await backend.purgeAll();
+  vhost = createVhost("hostile");
+  backend = await BackendClient.connect("test-hostile-input", vhost.url);
   node = await startNode({
-    env: { AMQP_URL, AMQP_MAX_MESSAGE_BYTES: String(MAX_BYTES), AMQP_PREFETCH: "256" },
+    env: { AMQP_URL: vhost.url, AMQP_MAX_MESSAGE_BYTES: String(MAX_BYTES), AMQP_PREFETCH: "256" },
     configure: (c) => {
       // The production policy: no local repositories, no test commands; any public host after a DNS check.
       c.policy.allowLocalRepositories = false;
@@ -38,10 +37,9 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     await node?.stop();
-    await backend?.purgeAll().catch(() => undefined);
     await backend?.close();
   } finally {
-    release?.();
+    vhost?.remove();
   }
 });
 
@@ -120,8 +118,7 @@ describe("hostile input", () => {
     expect(attemptsAndJobs()).toEqual({ attempts: 0, queued: 0 });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect((await node.http("GET", "/health")).status).toBe(200);
-    // Every rejection's failure result goes out; then the queues are left empty for the next file.
+    // Every rejection's failure result goes out.
     await waitFor(async () => (await node.rt.store.getCursor("amqp")) === (await lastSeq(node.rt.store)), { timeout: 120_000, interval: 250, message: "amqp sink drained" });
-    for (const q of [DEAD_LETTER_QUEUE, BACKEND_RESULTS]) await backend.channel.purgeQueue(q);
   });
 });

@@ -95,7 +95,7 @@ describe("operator actions", () => {
     expect(retried.body.job.state).toBe("queued");
     const done = await waitState(node, id);
     expect(done.attempts.map((a: any) => a.exitCode)).toEqual([4, 4]);
-    expect(done.history.some((e: any) => e.kind === "job.retried" && e.data.by === "api")).toBe(true);
+    expect(done.history.some((e: any) => e.kind === "job.retried" && e.data.by === "admin")).toBe(true); // the key's name
 
     const ok = await submit(node, script("0"));
     await waitState(node, ok);

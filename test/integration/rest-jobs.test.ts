@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { ROOT, startNode, tempDir, TestNode } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
+import { restJobId } from "../../lib/jobs/model";
 import { isGone } from "../support/process";
 
 /** Drives a whole node over HTTP: real broker, gateway, SQLite, process target and reference worker. */
@@ -112,7 +113,7 @@ describe("REST jobs end to end", () => {
     const pid = running.attempts[0].handle.pid;
     await waitFor(() => isGone(pid), { timeout: 10_000, message: `worker ${pid} still alive after cancel` });
     const history = (await node.http("GET", `/api/jobs/${id}`)).body.history;
-    expect(history.find((e: any) => e.to === "cancelled").data).toMatchObject({ reason: "changed my mind", by: "api" });
+    expect(history.find((e: any) => e.to === "cancelled").data).toMatchObject({ reason: "changed my mind", by: "admin" });
   });
 
   test("the token is stored apart, never returned, and wiped when the job ends", async () => {
@@ -132,8 +133,9 @@ describe("REST jobs end to end", () => {
     const second = await node.http("POST", "/api/jobs", build(), { "Idempotency-Key": "same-key-1" });
     expect(first.status).toBe(202);
     expect(second.status).toBe(200);
-    expect(second.body.job.id).toBe("same-key-1");
-    await waitFinal("same-key-1");
+    expect(second.body.job.id).toBe(first.body.job.id);
+    expect(first.body.job.id).toBe(restJobId("admin", "same-key-1")); // the key, in the caller's namespace
+    await waitFinal(first.body.job.id);
   });
 
   test("lists filter and page; unknown jobs are 404 with the error body", async () => {

@@ -3,7 +3,6 @@ import amqplib from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import { assertExecuteQueue, assertResultQueues, DEAD_LETTER_QUEUE, EXCHANGE, EXECUTE_KEY, EXECUTE_QUEUE, RECEIPTS_QUEUE, RESULT_KEY, STATUS_QUEUE } from "../../lib/amqp/topology";
 
-export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 /** The backend's own results queue (it binds it to `api.result`). */
 export const BACKEND_RESULTS = "api.result.queue";
@@ -19,10 +18,10 @@ export class BackendClient {
     readonly channel: ConfirmChannel,
   ) {}
 
-  /** `url` names a test's own vhost (test/support/vhost.ts); the default is TEST_AMQP_URL. */
-  static async connect(name = "test", url = AMQP_URL): Promise<BackendClient> {
+  /** `url` names the test's own vhost (test/support/vhost.ts `createVhost`): tests never use a vhost they share. */
+  static async connect(name: string, url: string): Promise<BackendClient> {
     const connection = await amqplib.connect(url, { clientProperties: { connection_name: name } });
-    connection.on("error", () => undefined); // closed by rabbitmqctl in some tests
+    connection.on("error", () => undefined); // some tests close their vhost's connections
     const channel = await connection.createConfirmChannel();
     channel.on("error", () => undefined);
     await channel.assertExchange(EXCHANGE, "direct", { durable: true });
@@ -33,7 +32,7 @@ export class BackendClient {
     return new BackendClient(connection, channel);
   }
 
-  /** Empties the fixed wire queues (each test file starts from nothing). */
+  /** Empties the wire queues of the client's (own) vhost. */
   async purgeAll(): Promise<void> {
     // Declared exactly as the node declares them, so this works on a fresh broker too.
     await assertExecuteQueue(this.channel);
@@ -78,11 +77,6 @@ export class BackendClient {
   }
 }
 
-/** `rabbitmqctl close_all_connections <reason>`: every client connection, ours included. */
-export function closeAllConnections(reason = "test"): void {
-  execFileSync("rabbitmqctl", ["close_all_connections", reason], { stdio: "ignore", timeout: 30_000 });
-}
-
 /** Backend-style job message: no `type`, a token, an `owner/repo` repository. */
 export function backendMessage(deploymentId: string, extra: Record<string, unknown> = {}) {
   return {
@@ -102,7 +96,12 @@ export function backendMessage(deploymentId: string, extra: Record<string, unkno
 
 export const TEST_TOKEN = "ghp_amqpTestSecretToken0123456789abcdef";
 
-/** rabbitmqctl as root: users and permissions for outage tests. */
+/** rabbitmqctl as root: a test's own vhosts and users (test/support/vhost.ts). */
 export function rabbitmqctl(...args: string[]): void {
-  execFileSync("rabbitmqctl", args, { stdio: "ignore", timeout: 30_000 });
+  try {
+    execFileSync("rabbitmqctl", args, { stdio: "pipe", timeout: 30_000 });
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
+    throw new Error(`rabbitmqctl ${args[0]} failed: ${stderr || (err as Error).message}`);
+  }
 }

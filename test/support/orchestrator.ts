@@ -12,6 +12,7 @@ import { loadSecretBox } from "../../lib/secrets/secret-box";
 import { createStore } from "../../lib/store";
 import type { JobStore } from "../../lib/store/job-store";
 import { nodeServices } from "../../services";
+import { removeBuiltImages } from "./docker";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -40,6 +41,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Under the run's own temporary directory (test/support/global-setup.ts sets TMPDIR), removed when the run ends. */
 export function tempDir(prefix = "blacktree-test-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -51,7 +53,7 @@ export interface TestNode {
   dataDir: string;
   /** Sends the admin key unless `headers` carry `authorization` or `x-api-key` (an empty one sends none). */
   http(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string; headers: Headers }>;
-  /** Stops the broker and closes the store; workers keep running (as after a crash of the node). */
+  /** Stops the broker and closes the store; workers keep running (as after a crash of the node). Images its builds tagged are removed. */
   stop(): Promise<void>;
 }
 
@@ -84,8 +86,9 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
     DISPATCH_INTERVAL_MS: "100",
     PLUGINS_CONFIG: path.join(ROOT, "plugins.config.json"),
     BLACKTREE_API_KEYS: TEST_API_KEYS_ENV,
-    // Tests poll fast; the rate-limit test sets its own.
+    // Tests poll fast (and the access matrix fails authentication on purpose); the rate-limit tests set their own.
     BLACKTREE_RATE_LIMIT: "100000000",
+    BLACKTREE_AUTH_FAILURE_LIMIT: "100000000",
     ...opts.env,
   };
   const config = loadPluginsConfig(env.PLUGINS_CONFIG, env, "development");
@@ -134,7 +137,20 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
     },
     async stop() {
       await broker.stop();
+      removeBuiltImages(await builtImages(rt.store).catch(() => []));
       await rt.store.close();
     },
   };
+}
+
+/** What the node's jobs built: the image of every job whose result names one. */
+async function builtImages(store: JobStore): Promise<string[]> {
+  const out: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.listJobs({ state: "succeeded", limit: 500, cursor });
+    for (const job of page.items) if (typeof job.result?.imageUrl === "string") out.push(job.result.imageUrl);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return out;
 }

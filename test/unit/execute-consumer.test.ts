@@ -1,6 +1,6 @@
 import type { ConsumeMessage } from "amqplib";
 import { ExecuteIntake, FAILURES_HEADER, handleExecuteMessage, ExecuteConsumerDeps, ORIGINAL_ID_HEADER } from "../../lib/amqp/execute-consumer";
-import { redactBody, redactUrl, replayBody } from "../../lib/amqp/redact";
+import { redactJsonText, redactUrl, replayBody, secretKeyTest } from "../../lib/amqp/redact";
 import { blacktreeError } from "../../lib/errors";
 import type { Job, NewJob } from "../../lib/jobs/model";
 import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../../lib/jobs/policy";
@@ -283,13 +283,16 @@ describe("execute.queue ordering", () => {
 });
 
 describe("redaction", () => {
-  test("URLs lose their password, bodies their token", () => {
+  test("URLs lose their password, bodies every secret at any depth; what does not parse is not kept", () => {
+    const isSecret = secretKeyTest(["registryPassword"]);
     expect(redactUrl("amqp://guest:secret@rabbit:5672/vh")).toBe("amqp://guest:***@rabbit:5672/vh");
     expect(redactUrl("redis://127.0.0.1:6379")).toBe("redis://127.0.0.1:6379");
-    expect(JSON.parse(redactBody('{"a":1,"token":"ghp_x"}'))).toEqual({ a: 1, token: "[redacted]" });
-    expect(redactBody('{"token": "ghp_x", oops')).toBe('{"token": "[redacted]", oops');
-    expect(redactBody("[1]")).toBe("[1]");
-    expect(JSON.parse(replayBody(redactBody('{"a":1,"token":"ghp_x"}')))).toEqual({ a: 1 });
+    expect(JSON.parse(redactJsonText('{"a":1,"token":"ghp_x"}', isSecret)!)).toEqual({ a: 1, token: "[redacted]" });
+    expect(JSON.parse(redactJsonText('[{"b":{"Token":"x","registrypassword":"y","list":[{"apiKey":"z"}]}}]', isSecret)!)).toEqual([{ b: { Token: "[redacted]", registrypassword: "[redacted]", list: [{ apiKey: "[redacted]" }] } }]);
+    expect(redactJsonText('{"token": "ghp_x", oops', isSecret)).toBeNull();
+    expect(redactJsonText(`${"[".repeat(40)}${"]".repeat(40)}`, isSecret)).toBeNull();
+    expect(redactJsonText("[1]", isSecret)).toBe("[1]");
+    expect(JSON.parse(replayBody(redactJsonText('{"a":1,"token":"ghp_x","n":{"password":"p"}}', isSecret)!))).toEqual({ a: 1, n: {} });
     expect(replayBody("not json")).toBe("not json");
   });
 });

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { loadPluginsConfig, PluginsConfig } from "../../lib/config/plugins-config";
+import { restJobId } from "../../lib/jobs/model";
 import { normalizeJob } from "../../lib/jobs/normalize";
 import { loadPlugins } from "../../lib/plugins/loader";
 import type { PluginRegistry } from "../../lib/plugins/registry";
@@ -46,7 +47,7 @@ async function fields(body: unknown, deps = dev) {
 
 describe("job validation", () => {
   test("the legacy DeploymentMessage is a build, normalized, with the token kept apart", async () => {
-    const job = await normalizeJob({ body: { ...legacy, unknownExtra: 1 }, source: "amqp" }, dev);
+    const job = await normalizeJob({ body: { ...legacy, unknownExtra: 1 }, source: "amqp", unknownFields: "drop" }, dev);
     expect(job.type).toBe("build");
     expect(job.params).toEqual({
       deploymentId: "abc123",
@@ -67,8 +68,19 @@ describe("job validation", () => {
     const a = await normalizeJob({ body: legacy, source: "amqp" }, dev);
     const b = await normalizeJob({ body: { ...legacy, branch: "dev" }, source: "amqp" }, dev);
     expect(a.id).toBe(b.id);
-    expect((await normalizeJob({ body: legacy, source: "rest", idempotencyKey: "key-1" }, dev)).id).toBe("key-1");
-    expect((await normalizeJob({ body: { ...legacy, jobId: "explicit" }, source: "rest", idempotencyKey: "key-1" }, dev)).id).toBe("explicit");
+    expect((await normalizeJob({ body: legacy, source: "amqp", idempotencyKey: "key-1" }, dev)).id).toBe("key-1");
+    expect((await normalizeJob({ body: { ...legacy, jobId: "explicit" }, source: "amqp", idempotencyKey: "key-1" }, dev)).id).toBe("explicit");
+  });
+
+  test("REST keys and hashes live in the caller's namespace, never the backend's", async () => {
+    const alice = { name: "alice", role: "submitter" as const };
+    const amqp = await normalizeJob({ body: legacy, source: "amqp" }, dev);
+    const rest = await normalizeJob({ body: legacy, source: "rest", caller: alice }, dev);
+    expect(rest.id).not.toBe(amqp.id);
+    expect(rest.id).toBe(restJobId("alice", amqp.id));
+    expect((await normalizeJob({ body: legacy, source: "rest", idempotencyKey: "key-1", caller: alice }, dev)).id).toBe(restJobId("alice", "key-1"));
+    expect((await normalizeJob({ body: { ...legacy, jobId: "explicit" }, source: "rest", idempotencyKey: "key-1", caller: alice }, dev)).id).toBe(restJobId("alice", "explicit"));
+    expect(restJobId("alice", "k")).not.toBe(restJobId("bob", "k"));
   });
 
   test("without createdAt or a key every submission is a new job", async () => {

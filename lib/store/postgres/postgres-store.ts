@@ -372,6 +372,24 @@ export class PostgresJobStore implements JobStore {
     return Object.fromEntries(rows.map((r) => [r.name, this.secretBox().open(r.value, secretContext(jobId, r.name))]));
   }
 
+  async takeSecrets(jobId: string, attempt: number, key: string): Promise<Record<string, string> | null> {
+    return this.write(async (q) => {
+      // The job row locked: a second take of the same key waits, then finds the first's event.
+      const live = await q.one(
+        `SELECT 1 FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt
+         WHERE j.id = $1 AND j.attempt = $2 AND j.state IN ('launching', 'running') AND a.state IN ('launching', 'running') AND a.key = $3 FOR UPDATE OF j`,
+        [jobId, attempt, key],
+      );
+      if (!live) return null;
+      const fetched = await q.one("SELECT 1 FROM events WHERE job_id = $1 AND attempt = $2 AND kind = 'attempt.secrets_fetched' AND (data::jsonb ->> 'key') = $3", [jobId, attempt, key]);
+      if (fetched) return null;
+      const rows = await q.all<{ name: string; value: string }>("SELECT name, value FROM job_secrets WHERE job_id = $1 ORDER BY name", [jobId]);
+      const secrets = Object.fromEntries(rows.map((r) => [r.name, this.secretBox().open(r.value, secretContext(jobId, r.name))]));
+      await this.insertEvent(q, jobId, { kind: "attempt.secrets_fetched", from: null, to: null, attempt, data: { names: Object.keys(secrets), key }, at: this.now() });
+      return secrets;
+    });
+  }
+
   async getEvents(jobId: string): Promise<JobEvent[]> {
     await this.placeEvents();
     const rows = await this.read((q) => q.all<EventRow & { pos: number | null }>("SELECT * FROM events WHERE job_id = $1 ORDER BY seq", [jobId]));

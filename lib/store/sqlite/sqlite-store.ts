@@ -393,6 +393,24 @@ export class SqliteJobStore implements JobStore {
     return Object.fromEntries(rows.map((r) => [r.name, this.secretBox().open(r.value, secretContext(jobId, r.name))]));
   }
 
+  async takeSecrets(jobId: string, attempt: number, key: string): Promise<Record<string, string> | null> {
+    return this.write(() => {
+      const live = this.stmt(
+        `SELECT 1 FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt
+         WHERE j.id = ? AND j.attempt = ? AND j.state IN ('launching', 'running') AND a.state IN ('launching', 'running') AND a.key = ?`,
+      ).get(jobId, attempt, key);
+      if (!live) return null;
+      const fetched = this.stmt(
+        "SELECT 1 FROM events WHERE job_id = ? AND attempt = ? AND kind = 'attempt.secrets_fetched' AND json_extract(data, '$.key') = ?",
+      ).get(jobId, attempt, key);
+      if (fetched) return null;
+      const rows = this.stmt("SELECT name, value FROM job_secrets WHERE job_id = ? ORDER BY name").all(jobId) as Array<{ name: string; value: string }>;
+      const secrets = Object.fromEntries(rows.map((r) => [r.name, this.secretBox().open(r.value, secretContext(jobId, r.name))]));
+      this.insertEvent(jobId, { kind: "attempt.secrets_fetched", from: null, to: null, attempt, data: { names: Object.keys(secrets), key }, at: this.now() });
+      return secrets;
+    });
+  }
+
   private secretBox(): SecretBox {
     if (!this.secrets) throw blacktreeError("CONFIG_INVALID", "This store was opened without a secrets key and cannot hold job secrets");
     return this.secrets;

@@ -21,6 +21,9 @@ export interface RepositoryPolicy {
  */
 export function checkRepository(value: string, policy: RepositoryPolicy, field = "repository"): string {
   if (value.length > 2048) fieldError(field, "is longer than 2048 characters");
+  // The real reason first: `<transport>::<address>` makes git run a transport helper (`ext::sh -c …` runs a command).
+  const helper = /^([A-Za-z][A-Za-z0-9+.-]*)::/.exec(value);
+  if (helper) fieldError(field, `uses the git transport helper '${helper[1].slice(0, 32)}::', which is not allowed (only https://, ssh://, git@host:path or owner/repo)`);
   if (/[\0-\x1f\x7f\s]/.test(value)) fieldError(field, "must not contain spaces or control characters");
   if (value.startsWith("-")) fieldError(field, "must not start with '-'");
   // Before any parsing: URL parsing would resolve `/../` (and `%2e%2e`) away silently.

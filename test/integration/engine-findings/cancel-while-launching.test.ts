@@ -16,6 +16,7 @@
  */
 import { startNode, TestNode } from "../../support/orchestrator";
 import { readJournal, submit, useControlledTarget, waitForEntry, waitState, workersStillRunning, writeControl } from "../../support/controlled";
+import { restJobId } from "../../../lib/jobs/model";
 
 const LAUNCH_DELAY_MS = 2000;
 /** How soon after the launch returns the target must hear `stop`. */
@@ -36,10 +37,11 @@ beforeAll(async () => {
 afterAll(() => node?.stop());
 
 test("cancelled while its launch is in flight: when the launch returns, the target is told to stop that worker", async () => {
-  const id = `cwl-${Date.now()}`;
+  const given = `cwl-${Date.now()}`;
+  const id = restJobId("admin", given); // REST job keys live in the caller's namespace
   const key = `${id}:1`;
   writeControl(node.dataDir, { keys: { [key]: { launchDelayMs: LAUNCH_DELAY_MS } } });
-  await submit(node, { type: "ctl", jobId: id, deploymentId: "cwl" }); // runs until stopped
+  await submit(node, { type: "ctl", jobId: given, deploymentId: "cwl" }); // runs until stopped
   await waitForEntry(node.dataDir, (e) => e.op === "launch" && e.key === key, { message: "the launch never began" });
 
   const cancelled = await node.http("POST", `/api/jobs/${id}/cancel`, { reason: "changed my mind" });
@@ -60,15 +62,15 @@ test("cancelled while its launch is in flight: when the launch returns, the targ
 
 test("a stop job submitted while its deployment's deploy launches does not launch before the deploy's worker is stopped", async () => {
   const deploymentId = `swl-${Date.now()}`;
-  const deployId = `${deploymentId}-deploy`;
-  const stopId = `${deploymentId}-stop`;
+  const deployId = restJobId("admin", `${deploymentId}-deploy`);
+  const stopId = restJobId("admin", `${deploymentId}-stop`);
   const deployKey = `${deployId}:1`;
   const stopKey = `${stopId}:1`;
   writeControl(node.dataDir, { keys: { [deployKey]: { launchDelayMs: LAUNCH_DELAY_MS } } });
-  await submit(node, { type: "deploy", jobId: deployId, deploymentId, imageUrl: "registry.example.test/app:1" });
+  await submit(node, { type: "deploy", jobId: `${deploymentId}-deploy`, deploymentId, imageUrl: "registry.example.test/app:1" });
   await waitForEntry(node.dataDir, (e) => e.op === "launch" && e.key === deployKey, { message: "the deploy's launch never began" });
 
-  await submit(node, { type: "stop", jobId: stopId, deploymentId });
+  await submit(node, { type: "stop", jobId: `${deploymentId}-stop`, deploymentId });
   await waitForEntry(node.dataDir, (e) => e.op === "launch" && e.key === stopKey, { timeout: LAUNCH_DELAY_MS + 8000, message: "the stop job never launched" });
 
   const journal = readJournal(node.dataDir);

@@ -13,6 +13,7 @@
  */
 import { startNode, TestNode } from "../../support/orchestrator";
 import { getJob, KeyControl, readJournal, submit, useControlledTarget, waitForEntry, waitState, writeControl } from "../../support/controlled";
+import { restJobId } from "../../../lib/jobs/model";
 import { waitFor } from "../../support/wait";
 
 const SLOW_MS = 8000;
@@ -47,7 +48,7 @@ async function nodeWithBlocker(stamp: string, keys: (a: string) => Record<string
   nodes.push(node);
   const blocker = await submit(node, { type: "ctl", deploymentId: `blk-${stamp}` }); // runs until stopped
   await waitState(node, blocker, ["running"]);
-  const a = `a-${stamp}`;
+  const a = restJobId("admin", `a-${stamp}`); // REST job keys live in the caller's namespace
   writeControl(node.dataDir, { keys: keys(`${a}:1`) });
   return { node, a, blocked: `blk-${stamp}` };
 }
@@ -55,7 +56,7 @@ async function nodeWithBlocker(stamp: string, keys: (a: string) => Record<string
 test("a timed-out job whose stop takes 8 s does not hold up another job's queueTimeout", async () => {
   const stamp = `stop-${Date.now()}`;
   const { node, a, blocked } = await nodeWithBlocker(stamp, (key) => ({ [key]: { stopDelayMs: SLOW_MS } }));
-  await submit(node, { type: "ctl", jobId: a, deploymentId: `dep-${a}`, timeouts: { runTimeout: 300 } }); // runs until stopped
+  await submit(node, { type: "ctl", jobId: `a-${stamp}`, deploymentId: `dep-${a}`, timeouts: { runTimeout: 300 } }); // runs until stopped
   await waitForEntry(node.dataDir, (e) => e.op === "stop" && e.key === `${a}:1`, { timeout: 5000, message: "A's runTimeout never led to a stop" });
   await expectQueueTimeoutOnTime(node, blocked);
 }, 30_000);
@@ -63,7 +64,7 @@ test("a timed-out job whose stop takes 8 s does not hold up another job's queueT
 test("a finishing attempt whose logs take 8 s does not hold up another job's queueTimeout", async () => {
   const stamp = `logs-${Date.now()}`;
   const { node, a, blocked } = await nodeWithBlocker(stamp, (key) => ({ [key]: { logsDelayMs: SLOW_MS } }));
-  await submit(node, { type: "ctl", jobId: a, deploymentId: `dep-${a}`, runMs: 200 });
+  await submit(node, { type: "ctl", jobId: `a-${stamp}`, deploymentId: `dep-${a}`, runMs: 200 });
   // A is finishing: its logs are being collected (or, on an engine that does not collect them then, it has ended).
   await waitFor(
     async () => readJournal(node.dataDir).some((e) => e.op === "logs" && e.key === `${a}:1`) || FINAL.includes((await getJob(node, a)).job.state),

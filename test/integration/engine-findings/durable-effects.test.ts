@@ -14,6 +14,7 @@
  */
 import { authHeader, startNode, TestNode } from "../../support/orchestrator";
 import { submit, useControlledTarget, waitForEntry, waitState, writeControl } from "../../support/controlled";
+import { restJobId } from "../../../lib/jobs/model";
 import { waitFor } from "../../support/wait";
 
 const ANSWER_WITHIN_MS = 2000;
@@ -33,9 +34,9 @@ afterAll(() => node?.stop());
 
 test("a follow-up that could not be created when its parent succeeded is created once the cause is gone", async () => {
   const deploymentId = `fu-${Date.now()}`;
-  const id = `${deploymentId}-parent`;
+  const id = restJobId("admin", `${deploymentId}-parent`); // REST job keys live in the caller's namespace
   writeControl(node.dataDir, { failFollowUps: true });
-  await submit(node, { type: "ctl", jobId: id, deploymentId, runMs: 0, followUp: true });
+  await submit(node, { type: "ctl", jobId: `${deploymentId}-parent`, deploymentId, runMs: 0, followUp: true });
   expect((await waitState(node, id, ["succeeded", "failed", "timed_out", "cancelled"])).job.state).toBe("succeeded");
   // The engine did ask for the follow-ups, and the task type failed them.
   await waitForEntry(node.dataDir, (e) => e.op === "followups" && e.key === id && e.failed === true, { message: "followUps() was never called for the parent" });
@@ -54,8 +55,8 @@ test("a follow-up that could not be created when its parent succeeded is created
 
 test("POST of a stop job answers 202 at once, even when stopping the running deploy takes 8 s", async () => {
   const deploymentId = `slowstop-${Date.now()}`;
-  const deployId = `${deploymentId}-deploy`;
-  await submit(node, { type: "deploy", jobId: deployId, deploymentId, imageUrl: "registry.example.test/app:1" });
+  const deployId = restJobId("admin", `${deploymentId}-deploy`);
+  await submit(node, { type: "deploy", jobId: `${deploymentId}-deploy`, deploymentId, imageUrl: "registry.example.test/app:1" });
   await waitState(node, deployId, ["running"]);
   writeControl(node.dataDir, { keys: { [`${deployId}:1`]: { stopDelayMs: 8000 } } });
 

@@ -12,6 +12,7 @@
  */
 import { startNode, TestNode } from "../../support/orchestrator";
 import { entriesFor, readJournal, submit, useControlledTarget, waitForEntry, writeControl } from "../../support/controlled";
+import { restJobId } from "../../../lib/jobs/model";
 
 const LAUNCH_DELAY_MS = 3000;
 
@@ -23,10 +24,11 @@ beforeAll(async () => {
 afterAll(() => node?.stop());
 
 test("a launch in flight for 3 s is called once, not again every tick after RELAUNCH_AFTER_MS", async () => {
-  const id = `storm-${Date.now()}`;
+  const given = `storm-${Date.now()}`;
+  const id = restJobId("admin", given); // REST job keys live in the caller's namespace
   const key = `${id}:1`;
   writeControl(node.dataDir, { keys: { [key]: { launchDelayMs: LAUNCH_DELAY_MS } } });
-  await submit(node, { type: "ctl", jobId: id, deploymentId: "storm" });
+  await submit(node, { type: "ctl", jobId: given, deploymentId: "storm" });
   const launched = await waitForEntry(node.dataDir, (e) => e.op === "launched" && e.key === key, { timeout: LAUNCH_DELAY_MS + 3000 });
   const launchesInFlight = entriesFor(readJournal(node.dataDir), key, "launch").filter((e) => e.at <= launched.at);
   expect(launchesInFlight.length).toBe(1);

@@ -20,6 +20,7 @@ import { SqliteJobStore } from "../../../lib/store/sqlite/sqlite-store";
 import { safeKey } from "../../../plugins/targets/process/state-files";
 import { CaptureLogger } from "../../support/capture-logger";
 import { readJournal, submit, useControlledTarget, waitForEntry, waitState, writeControl } from "../../support/controlled";
+import { restJobId } from "../../../lib/jobs/model";
 import { startNode, TestNode } from "../../support/orchestrator";
 import { waitFor } from "../../support/wait";
 
@@ -33,10 +34,11 @@ test("stop() while a launch is in flight waits for it and records its handle; no
   const logger = new CaptureLogger({ level: "debug" });
   const node = await startNode({ env: { LOG_LEVEL: "debug" }, broker: { logger }, configure: useControlledTarget });
   started.push(node);
-  const id = `shut-${Date.now()}`;
+  const given = `shut-${Date.now()}`;
+  const id = restJobId("admin", given); // REST job keys live in the caller's namespace
   const key = `${id}:1`;
   writeControl(node.dataDir, { keys: { [key]: { launchDelayMs: 1500 } } });
-  await submit(node, { type: "ctl", jobId: id, deploymentId: "shut" });
+  await submit(node, { type: "ctl", jobId: given, deploymentId: "shut" });
   await waitForEntry(node.dataDir, (e) => e.op === "launch" && e.key === key, { message: "the launch never began" });
   expect(readJournal(node.dataDir).some((e) => e.op === "launched" && e.key === key)).toBe(false);
 

@@ -18,6 +18,7 @@
  * the token its launch carried), and checks that all of this happened while the stale
  * inspect was still in flight before it lets the answer count.
  */
+import { restJobId } from "../../../lib/jobs/model";
 import { startNode, TestNode } from "../../support/orchestrator";
 import {
   entriesFor,
@@ -44,10 +45,11 @@ beforeAll(async () => {
 afterAll(() => node?.stop());
 
 test("a slow 'attempt 1 exited 0' that arrives after cancel + retry does not end attempt 2", async () => {
-  const id = `stale-${Date.now()}`;
+  const given = `stale-${Date.now()}`;
+  const id = restJobId("admin", given); // REST job keys live in the caller's namespace
   const key1 = `${id}:1`;
   const key2 = `${id}:2`;
-  await submit(node, { type: "ctl", jobId: id, deploymentId: "stale" }); // runs until stopped
+  await submit(node, { type: "ctl", jobId: given, deploymentId: "stale" }); // runs until stopped
   await waitState(node, id, ["running"]);
 
   // Attempt 1 exits 0 now, and the next inspect that sees it answers 4 s late.
