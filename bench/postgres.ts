@@ -19,6 +19,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { makeWorkerUtils, WorkerUtils } from "graphile-worker";
 import { ServiceBroker } from "moleculer";
+import { Pool } from "pg";
 import type { Client } from "pg";
 import { BenchBackend } from "./backend";
 import { profileMarkdown, summarizeProfile } from "./cpu-profile";
@@ -369,9 +370,13 @@ async function runGraphile(opts: PgOptions, stats: Client, results: Results): Pr
   log("🔄", `Graphile Worker 0.16: database ${db.name}, no-op task, concurrency ${CONCURRENCY}, pool ${POOL}`);
   let worker: ChildProcess | null = null;
   let utils: WorkerUtils | null = null;
+  let pool: Pool | null = null;
   try {
     worker = await startGraphileWorker(db.url);
-    utils = await makeWorkerUtils({ connectionString: db.url, maxPoolSize: POOL });
+    // Our own pool, ended (awaited) before the database is dropped: WorkerUtils' release does not wait for its pool.
+    pool = new Pool({ connectionString: db.url, max: POOL });
+    pool.on("error", () => undefined);
+    utils = await makeWorkerUtils({ pgPool: pool });
     const bench = new GraphileBench(utils, worker);
     await bench.burst(Math.min(opts.burst, 500)); // warm-up
     const one: number[][] = [];
@@ -395,6 +400,7 @@ async function runGraphile(opts: PgOptions, stats: Client, results: Results): Pr
       if (worker.exitCode === null) worker.kill("SIGKILL");
     }
     await Promise.resolve(utils?.release()).catch(() => undefined);
+    await pool?.end().catch(() => undefined);
     await db.drop();
   }
 }
