@@ -79,6 +79,13 @@ async function main(): Promise<void> {
       void withTimeout(cleanup(), 20_000, () => undefined).finally(() => process.exit(130));
     });
   }
+  // An error event nobody handles (a client whose connection a drop ended) must not leave the vhost and databases behind either.
+  process.on("uncaughtException", (err) => {
+    log("❌", `uncaught: ${err.stack ?? err.message}`);
+    if (stopping) return;
+    stopping = true;
+    void withTimeout(cleanup(), 20_000, () => undefined).finally(() => process.exit(1));
+  });
   const results = new Results();
   const name = `${stamp()}${quick ? "-quick" : ""}`;
   const outDir = path.join(ROOT, "bench/results");
