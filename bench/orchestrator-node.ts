@@ -9,7 +9,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { log, until, withTimeout } from "./stats";
+import { log, processCpuMs, until, withTimeout } from "./stats";
 
 export const ROOT = path.resolve(__dirname, "..");
 const ENTRY = path.join(ROOT, "dist/bin/blacktree.js");
@@ -79,6 +79,10 @@ export interface NodeOptions {
   env?: Record<string, string>;
   /** Runs the node with --cpu-prof into this directory. */
   cpuProfDir?: string;
+  /** More node options (e.g. `--require` of a bench preload). */
+  nodeArgs?: string[];
+  /** When the node counts as started: `GET /health` answers 200 (the default), or this check (a node without the gateway). */
+  ready?: (node: OrchestratorNode) => Promise<boolean>;
 }
 
 export class OrchestratorNode {
@@ -110,7 +114,7 @@ export class OrchestratorNode {
     fs.writeFileSync(configFile, JSON.stringify(opts.config, null, 2));
     const port = await freePort();
     const key = randomBytes(24).toString("base64url");
-    const args = [...(opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : []), ENTRY];
+    const args = [...(opts.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProfDir}`] : []), ...(opts.nodeArgs ?? []), ENTRY];
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: {
@@ -135,6 +139,7 @@ export class OrchestratorNode {
       await until(
         async () => {
           if (child.exitCode !== null) throw new Error(`the orchestrator exited with ${child.exitCode} while starting:\n${node.tail.join("\n")}`);
+          if (opts.ready) return opts.ready(node);
           return fetch(`${node.url}/health`).then((r) => r.ok, () => false);
         },
         { timeoutMs: 60_000, intervalMs: 100, message: "the orchestrator never became healthy" },
@@ -162,6 +167,11 @@ export class OrchestratorNode {
     const status = fs.readFileSync(`/proc/${this.pid}/status`, "utf8");
     const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? NaN);
     return kb / 1024;
+  }
+
+  /** utime + stime of the node process so far, ms. */
+  cpuMs(): number {
+    return processCpuMs(this.pid);
   }
 
   lastLines(): string {

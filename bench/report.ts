@@ -90,6 +90,13 @@ export function checkGoals(r: Results, opts: { prefetch: number; quick: boolean 
   goal(`${big} queued RSS`, rss, "MB", "≤ 300 MB", (v) => v <= 300, `${fmt(rss)} MB VmRSS${opts.quick ? " (quick: 10k only)" : ""}`);
   const tick = r.value(`scale.${big}.tick.p99`);
   goal(`${big} queued tick p99`, tick, "ms", "≤ 50 ms", (v) => v <= 50, `${fmt(tick)} ms blacktree_clock_tick_seconds${opts.quick ? " (quick: 10k only)" : ""}`);
+  const pgOne = r.value("pg.one.burst.rate");
+  const pgTwo = r.value("pg.two.burst.rate");
+  const graphile = r.value("pg.graphile.burst.rate");
+  goal("PostgreSQL 1 node ÷ Graphile Worker throughput", ratio(pgOne, graphile), "×", "≥ 1.0", (v) => v >= 1, `${fmt(pgOne)} ÷ ${fmt(graphile)} jobs/s, same burst (2 back nodes: ${fmt(ratio(pgTwo, graphile))}×)`);
+  const pgP50 = r.value("pg.one.one.p50");
+  goal("PostgreSQL one-job p50", pgP50, "ms", "≤ 10 ms", (v) => v <= 10, `${fmt(pgP50)} ms publish → legacy result, 1 node (2 back nodes: ${fmt(r.value("pg.two.one.p50"))} ms; Graphile Worker add → completed: ${fmt(r.value("pg.graphile.one.p50"))} ms)`);
+  goal("PostgreSQL 2 back nodes ÷ 1 node", ratio(pgTwo, pgOne), "×", "≥ 1.6", (v) => v >= 1.6, `${fmt(pgTwo)} ÷ ${fmt(pgOne)} jobs/s (SQLite 1 node: ${fmt(r.value("pg.sqlite.burst.rate"))} jobs/s)`);
   return goals;
 }
 

@@ -1,4 +1,5 @@
 /** Small numeric helpers shared by the bench sections. */
+import fs from "node:fs";
 
 /** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when there are none. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -62,3 +63,19 @@ export const perSecond = (n: number, ms: number) => (n * 1000) / ms;
 export function log(icon: "✅" | "⚠️" | "❌" | "🔄", message: string): void {
   process.stdout.write(`${icon} ${message}\n`);
 }
+
+/** utime + stime of a process, ms (from /proc; 0 when it is gone). */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return (ticks * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
