@@ -65,7 +65,7 @@ test("a worker on the SDK's client in a container reports started, its log and a
   expect(done.attempts[0]).toMatchObject({ target: "docker", exitCode: 0, outcome: "SUCCEEDED" });
   expect(done.attempts[0].handle.name).toMatch(new RegExp(`^${labelPrefix}-`));
   expect(containersWithLabel(`${labelPrefix}.job=${id}`)).toHaveLength(1);
-  expect(done.history).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "job.running" }), expect.objectContaining({ kind: "attempt.secrets_fetched", data: { names: ["apiToken"] } })]));
+  expect(done.history).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "job.running" }), expect.objectContaining({ kind: "attempt.secrets_fetched", data: expect.objectContaining({ names: ["apiToken"] }) })]));
   const logs = (await node.http("GET", `/api/jobs/${id}/logs`)).body.attempts[0].lines;
   expect(logs).toEqual(["🔄 reporting from a container, as pid 1", "✅ fetched the token: ***"]);
 }, 120_000);

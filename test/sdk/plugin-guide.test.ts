@@ -200,7 +200,7 @@ describe("docs/plugins.md, followed from an empty directory", () => {
     );
     expect(done.job).toMatchObject({ state: "succeeded", type: "acme-report", target: "acme", result: { success: true, lines: 3, message: "wrote 3 lines" } });
     // The worker reported through the worker client: the secret fetched once, the result.
-    expect(done.history).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "attempt.secrets_fetched", data: { names: ["webhookToken"] } }), expect.objectContaining({ kind: "attempt.result", data: expect.objectContaining({ success: true }) })]));
+    expect(done.history).toEqual(expect.arrayContaining([expect.objectContaining({ kind: "attempt.secrets_fetched", data: { names: ["webhookToken"], key: `${id}:1` } }), expect.objectContaining({ kind: "attempt.result", data: expect.objectContaining({ success: true }) })]));
     const logs = (await api("GET", `/api/jobs/${id}/logs`)).body.attempts[0].lines as string[];
     expect(logs).toEqual(expect.arrayContaining([`📄 Weekly: line 3 of 3 (job ${id}, attempt 1)`, "🔄 would notify the webhook with ***", "✅ wrote 3 lines"]));
     expect(JSON.stringify(done) + logs.join("\n")).not.toContain(jobBody.webhookToken);
