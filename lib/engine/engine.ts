@@ -30,6 +30,8 @@ export class Engine {
   private readonly intervals: NodeJS.Timeout[] = [];
   private unsubscribe: (() => void) | null = null;
   private lastReap = 0;
+  private rearming = false;
+  private rearmAgain = false;
   /** The sweeps of one clock at a time in a cluster (decisions are safe anyway; this saves the duplicate calls). */
   private readonly clockLease: Lease;
 
@@ -65,8 +67,27 @@ export class Engine {
     if (this.parts.has("launcher")) this.launcher.wake();
     if (this.parts.has("clock")) {
       if (change.effects) this.effects.kick();
-      void this.timers.rearm().catch(() => undefined);
+      this.rearm();
     }
+  }
+
+  /** One look for the next wake-up at a time, however many commits arrive meanwhile (and one more after). */
+  private rearm(): void {
+    if (this.rearming) {
+      this.rearmAgain = true;
+      return;
+    }
+    this.rearming = true;
+    void this.timers
+      .rearm()
+      .catch(() => undefined)
+      .finally(() => {
+        this.rearming = false;
+        if (this.rearmAgain) {
+          this.rearmAgain = false;
+          this.rearm();
+        }
+      });
   }
 
   /** Stops the sweeps and waits, at most `timeoutMs`, for work in flight (launches, stops, decisions). */
