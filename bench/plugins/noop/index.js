@@ -11,9 +11,19 @@
  * - task types `bench-noop` (→ bench-noop), `bench-held` (→ bench-forever) and
  *   `bench-emulated` (→ fargate on the AWS emulator, which plays the worker from its env).
  */
+// The backend's DeploymentMessage fields, declared (unknown fields are refused): the bench
+// sends the backend's own message shape, so intake validates what it would in production.
+const optionalString = { type: "string", optional: true };
 const params = {
   deploymentId: { type: "string" },
-  token: { type: "string", optional: true },
+  token: optionalString,
+  repository: optionalString,
+  branch: optionalString,
+  dockerFilePath: optionalString,
+  composeFilePath: { type: "string", optional: true, empty: true },
+  contextDir: optionalString,
+  portNumber: optionalString,
+  autoDeploy: { type: "boolean", optional: true },
 };
 
 function taskType(name, target, workload) {
