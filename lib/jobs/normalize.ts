@@ -84,7 +84,8 @@ export async function normalizeJob(input: NormalizeInput, deps: NormalizeDeps): 
   const type = typeof raw.type === "string" ? raw.type : "build"; // the legacy backend omits `type`
   const taskType = deps.registry.taskType(type);
   // Fields nothing knows are named, never dropped silently (with the type's own fields known, so after the type).
-  let unknown = taskType ? unknownFields(raw, { top: [...ENVELOPE_FIELDS, ...Object.keys(taskType.def.params).filter((k) => !k.startsWith("$$"))], nested: NESTED_ENVELOPE }) : [];
+  // Every job keeps `deploymentId`, declared by its type or not (the SDK's compileParams).
+  let unknown = taskType ? unknownFields(raw, { top: [...ENVELOPE_FIELDS, "deploymentId", ...Object.keys(taskType.def.params).filter((k) => !k.startsWith("$$"))], nested: NESTED_ENVELOPE }) : [];
   if (unknown.length && input.unknownFields === "drop") {
     raw = withoutFields(raw, unknown.map((f) => f.field));
     deps.ctx.logger.warn(`⚠️ ${input.source} job of type ${type}: unknown fields dropped (AMQP_UNKNOWN_FIELDS=drop): ${unknown.map((f) => f.field).join(", ")}`);

@@ -151,6 +151,6 @@ describe("plugin manifests: dependencies, per-target config, errors that name th
     );
     expect(() => loadFile("./old.js")).toThrow(expect.objectContaining({ type: "PLUGIN_API_MISMATCH", message: expect.stringContaining(`Plugin 'old' (${path.join(dir, "old.js")}) was written for plugin API ^0.9.0`) }));
     expect(() => loadFile("./shape.js")).toThrow(expect.objectContaining({ type: "PLUGIN_INVALID", message: expect.stringContaining(`Plugin './shape.js' (${path.join(dir, "shape.js")}) is not a valid plugin manifest`) }));
-    expect(() => loadFile("./missing")).toThrow(expect.objectContaining({ type: "PLUGIN_NOT_FOUND", message: expect.stringContaining(`tried ${path.join(dir, "missing")}`) }));
+    expect(() => loadFile("./missing")).toThrow(expect.objectContaining({ type: "PLUGIN_NOT_FOUND", message: expect.stringContaining(`no module at ${path.join(dir, "missing")} (relative to the config file`) }));
   });
 });

@@ -54,7 +54,7 @@ describe("the SDK package and the orchestrator", () => {
     const registry = loadPlugins(config, { baseDir: ROOT });
     const ctx = { logger: silent, dataDir: os.tmpdir(), mode: "development" as const, policy: config.policy };
     const bodies = [
-      { type: "build", deploymentId: "abc", repository: "user/repo", portNumber: "3000", autoDeploy: "true", token: "ghp_secret0123456789", unknown: 1, priority: 5, retry: { maxAttempts: 2 } },
+      { type: "build", deploymentId: "abc", repository: "user/repo", portNumber: "3000", autoDeploy: "true", token: "ghp_secret0123456789", retry: { maxAttempts: 2 } },
       { type: "test", deploymentId: "abc", repository: "/tmp/blacktree-examples/hello", testCommand: "npm test", branch: "dev" },
       { type: "stop", deploymentId: "abc" },
     ];
@@ -82,7 +82,7 @@ describe("the SDK package and the orchestrator", () => {
     const plain = sdk.definePlugin({ name: "plain", apiVersion: "^1.0.0", taskTypes: [sdk.defineTaskType({ name: "plain", params: { n: { type: "number", optional: true } }, toWorkload: () => ({ env: {} }) })] });
     const registry = loadPlugins(config, { baseDir: ROOT, modules: { plain, process: require("../../plugins/targets/process") } });
     const ctx = { logger: silent, dataDir: os.tmpdir(), mode: "development" as const, policy: {} };
-    const job = await normalizeJob({ body: { type: "plain", deploymentId: "shop-1", other: true }, source: "rest" }, { registry, config, ctx });
+    const job = await normalizeJob({ body: { type: "plain", deploymentId: "shop-1" }, source: "rest" }, { registry, config, ctx });
     expect(job.deploymentId).toBe("shop-1");
     expect(job.params).toEqual({ deploymentId: "shop-1" });
     await expect(normalizeJob({ body: { type: "plain", deploymentId: "no spaces" }, source: "rest" }, { registry, config, ctx })).rejects.toMatchObject({ type: "VALIDATION_FAILED", data: { fields: [expect.objectContaining({ field: "deploymentId" })] } });
