@@ -1,33 +1,16 @@
 import { blacktreeError, FieldError } from "../errors";
 
-/** Timeouts in milliseconds; 0 turns a timeout off. */
-export interface Timeouts {
-  queueTimeout: number;
-  startTimeout: number;
-  runTimeout: number;
-  heartbeatTimeout: number;
-  totalTimeout: number;
-}
+/** Timeouts (ms, 0 = off) and the retry policy are public types of the plugin SDK: one definition. */
+import type { FailureReason as SdkFailureReason, Jitter, RetryPolicy, Timeouts } from "@blacktree/sdk";
+export type { Jitter, RetryPolicy, Timeouts };
 
 /** Outcomes of a failed attempt, each of which a policy may retry. */
 export const FAILURE_REASONS = ["LAUNCH_FAILED", "WORKER_LOST", "TIMED_OUT", "EXIT_NONZERO"] as const;
-export type FailureReason = (typeof FAILURE_REASONS)[number];
+export type FailureReason = (typeof FAILURE_REASONS)[number] & SdkFailureReason;
 
-/**
- * `equal` jitter (half fixed, half random) is the default: it still spreads a herd of
- * retries, and unlike full jitter each delay is at least half the nominal one, so with a
- * coefficient of 2 the delays of one job never shrink.
- */
-export type Jitter = "full" | "equal" | "none";
-
-export interface RetryPolicy {
-  maxAttempts: number;
-  initialDelay: number;
-  backoffCoefficient: number;
-  maxDelay: number;
-  jitter: Jitter;
-  retryOn: FailureReason[];
-}
+// `equal` jitter (half fixed, half random) is the default: it still spreads a herd of
+// retries, and unlike full jitter each delay is at least half the nominal one, so with a
+// coefficient of 2 the delays of one job never shrink.
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
   queueTimeout: 0,
