@@ -11,6 +11,8 @@ import { brokerCluster } from "../lib/cluster";
 import { redisRateStore } from "../lib/gateway/redis-rate-store";
 import { FailureLimit } from "../lib/gateway/failure-limit";
 import { accessOf, aliasesOf } from "../lib/gateway/routes";
+import { dashboardDir, setDashboardHeaders } from "../lib/gateway/dashboard";
+import { jobStats } from "../lib/jobs/stats";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
 import { attemptView, eventView, jobView } from "../lib/jobs/model";
@@ -82,6 +84,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   const cors = origins.size
     ? { origin: (origin: string) => origins.has(origin), methods: ["GET", "POST"], allowedHeaders: ["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"], maxAge: 600 }
     : false;
+  // The dashboard at `/`: static files only (built by `npm run build`), served when no route matched.
+  const webDir = dashboardDir();
   return {
     name: SERVICE,
     mixins: [ApiGateway],
@@ -135,6 +139,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         },
       ],
       onError: writeError,
+      ...(webDir ? { assets: { folder: webDir, options: { index: "index.html", dotfiles: "ignore", setHeaders: setDashboardHeaders } } } : {}),
     },
     actions: {
       submitJob: {
@@ -171,6 +176,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           }
           if (typeof q.type === "string") filter.type = q.type;
           if (typeof q.deploymentId === "string") filter.deploymentId = q.deploymentId;
+          if (typeof q.submittedBy === "string" && ctx.meta.caller.role !== "submitter") filter.submittedBy = q.submittedBy;
           if (typeof q.cursor === "string") filter.cursor = q.cursor;
           if (q.limit !== undefined) {
             const n = Number(q.limit);
@@ -179,6 +185,25 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           }
           const page = await rt.store.listJobs(filter);
           return { items: page.items.map(jobView), nextCursor: page.nextCursor };
+        },
+      },
+      /** The caller's key name and role: the dashboard shows the buttons the role may use. */
+      whoami: {
+        visibility: "published",
+        handler(ctx: Context<unknown, CallerMeta>) {
+          return { name: ctx.meta.caller.name, role: ctx.meta.caller.role };
+        },
+      },
+      /** Finished jobs and their durations per minute over the last hour (a submitter's own jobs). */
+      jobStats: {
+        visibility: "published",
+        async handler(ctx: Context<Record<string, unknown>, CallerMeta>) {
+          const q = ctx.params;
+          return jobStats(rt.store, {
+            ...(ctx.meta.caller.role === "submitter" ? { submittedBy: ctx.meta.caller.name } : {}),
+            ...(typeof q.type === "string" ? { type: q.type } : {}),
+            ...(typeof q.deploymentId === "string" ? { deploymentId: q.deploymentId } : {}),
+          });
         },
       },
       cancelJob: {
@@ -311,6 +336,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     },
     created(this: any) {
       bindMetricsStore(rt.store);
+      if (!webDir) this.logger.warn("⚠️ the dashboard is not built (dist/web): `npm run build` builds it; the API works without it");
       this.server = http.createServer(this.httpHandler);
       this.isHTTPS = false;
     },

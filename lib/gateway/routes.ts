@@ -24,6 +24,8 @@ export const ROUTES: readonly RouteSpec[] = [
   { mount: "/api", method: "GET", path: "jobs", action: "listJobs", access: "submitter" },
   { mount: "/api", method: "GET", path: "jobs/:id", action: "getJob", access: "submitter" },
   { mount: "/api", method: "GET", path: "jobs/:id/logs", action: "jobLogs", access: "submitter" },
+  { mount: "/api", method: "GET", path: "whoami", action: "whoami", access: "submitter" },
+  { mount: "/api", method: "GET", path: "stats", action: "jobStats", access: "submitter" },
   { mount: "/api", method: "POST", path: "jobs/:id/cancel", action: "cancelJob", access: "operator" },
   { mount: "/api", method: "POST", path: "jobs/:id/retry", action: "retryJob", access: "operator" },
   { mount: "/api", method: "GET", path: "dead-letters", action: "deadLetters", access: "operator" },
