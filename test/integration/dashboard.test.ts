@@ -118,11 +118,15 @@ describe("dashboard", () => {
   test("a submitted job goes live to succeeded without a reload: log tail, history, result with its image URL", async () => {
     const page = await signedIn("operator");
     await page.evaluate(() => ((globalThis as any).__sameDocument = true));
+    // An operator's list follows the stream of all jobs.
+    await page.waitForSelector('.title [data-testid="live"][data-status="live"]');
     const id = await submitCtl(`dash-ok-${run}`);
     // The list shows it, then its state changes, all in the same document.
     await page.waitForSelector(`${row(id)} [data-state="running"], ${row(id)} [data-state="launching"]`);
     await page.click(`${row(id)} a`);
     await page.waitForSelector('[data-testid="job-id"]');
+    // The job page follows the job's own stream.
+    await page.waitForSelector('.title [data-testid="live"][data-status="live"]');
     const key = await launchKey(id);
     await asWorker(key, "started");
     await page.waitForSelector('.title [data-state="running"]');
@@ -205,6 +209,8 @@ describe("dashboard", () => {
     await expect(page.textContent('[data-testid="me"]')).resolves.toContain("submitter");
     await page.waitForSelector(`${row(failed)} [data-state="failed"]`);
     expect(await page.locator(row(others)).count()).toBe(0);
+    // The stream of all jobs is an operator's: a submitter's list polls.
+    await page.waitForSelector('.title [data-testid="live"][data-status="polling"]');
     expect(await page.locator('header a[href="#/dead-letters"], header a[href="#/plugins"]').count()).toBe(0);
     await jobPage(page, failed);
     await page.waitForSelector('.title [data-state="failed"]');
