@@ -17,6 +17,7 @@ import { dashboardDir, setDashboardHeaders } from "../lib/gateway/dashboard";
 import { jobStats } from "../lib/jobs/stats";
 import type { EventFilter, StreamDeps } from "../lib/gateway/event-stream";
 import { DEFAULT_STREAM_SETTINGS, EventTail, parseEventPosition, SseConnection, streamAllEvents, streamJobEvents } from "../lib/gateway/event-stream";
+import { followJobLogs, LogWatch, parseLogPosition } from "../lib/gateway/log-follow";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
 import { attemptView, eventView, jobView } from "../lib/jobs/model";
@@ -108,6 +109,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     tail: null as unknown as EventTail,
   };
   const openStreams = new Set<SseConnection>();
+  let logWatch: LogWatch | null = null;
   /** Starts an SSE response on a stream route's raw response; the action returns at once, the stream runs on. */
   const openStream = (raw: Raw, kind: "job" | "events" | "logs") => {
     raw.$req.$streaming = true;
@@ -309,9 +311,24 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       jobLogs: {
         visibility: "published",
         params: { id: "string" },
-        async handler(ctx: Context<{ id: string }, CallerMeta>) {
+        async handler(this: Service, ctx: Context<{ id: string; follow?: unknown } & Raw, CallerMeta>) {
           const job = await rt.store.getJob(ctx.params.id);
           if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
+          const follow = ctx.params.follow === "1" || ctx.params.follow === "true";
+          // A stream token opens the stream (follow=1), not the JSON answer.
+          if (!follow && ctx.params.$req.$grant) throw blacktreeError("UNAUTHORIZED", "A stream token is accepted by the stream routes only (here: follow=1); use an API key");
+          if (follow) {
+            const header = ctx.params.$req.headers["last-event-id"];
+            const after = parseLogPosition(typeof header === "string" && header !== "" ? header : ctx.params.$req.query?.lastEventId);
+            if (after === "invalid") throw blacktreeError("VALIDATION_FAILED", "Last-Event-ID must be a log position of this stream", { fields: [{ field: "Last-Event-ID", message: "must be <attempt>:<line>" }] });
+            await streams.tail.ready();
+            const sink = openStream(ctx.params, "logs");
+            followJobLogs({ store: rt.store, watch: logWatch! }, job.id, after, sink).catch((err) => {
+              this.logger.warn(`⚠️ log stream of ${job.id} stopped: ${describeError(err).message}`);
+              sink.cut("store unavailable");
+            });
+            return null;
+          }
           const attempts = await rt.store.getAttempts(job.id);
           const out = [];
           for (const a of attempts) {
@@ -392,7 +409,10 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         visibility: "published",
         async handler(ctx: Context<{ lines?: unknown }, { worker: WorkerCall }>) {
           const lines = Array.isArray(ctx.params.lines) ? ctx.params.lines.filter((l): l is string => typeof l === "string").slice(0, 1000).map((l) => l.slice(0, 4096)) : [];
-          return ctx.call("lifecycle.workerLog", { ...ctx.meta.worker, lines });
+          const done = await ctx.call("lifecycle.workerLog", { ...ctx.meta.worker, lines });
+          // Followers on this node read the new lines now (on other nodes at their next poll).
+          logWatch?.kick(ctx.meta.worker.jobId);
+          return done;
         },
       },
     },
@@ -442,6 +462,10 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       bindMetricsStore(rt.store);
       if (!webDir) this.logger.warn("⚠️ the dashboard is not built (dist/web): `npm run build` builds it; the API works without it");
       streams.tail = new EventTail(rt.store, streams.settings, (err) => this.logger.warn(`⚠️ event tail: ${describeError(err).message}`));
+      logWatch = new LogWatch(streams.settings.pollMs);
+      // A job's events (a state change, the end) wake its log followers too.
+      const watch = logWatch;
+      streams.tail.subscribe({ needsMeta: false, accepts: (e) => watch.has(e.jobId), deliver: (e) => watch.kick(e.jobId) });
       // moleculer-web logs `originalUrl`: set it without the stream token (the query is parsed from `url`).
       this.server = http.createServer((req: Req, res: Res) => {
         req.originalUrl = redactTokenInUrl(req.url ?? "/");
@@ -474,6 +498,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     stopped(this: any) {
       sharedLimit?.close();
       streams.tail.stop();
+      logWatch?.stop();
       // Open streams would hold the server open; their clients resume with Last-Event-ID elsewhere.
       for (const sink of openStreams) sink.close();
       const server: http.Server = this.server;

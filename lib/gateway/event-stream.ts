@@ -127,7 +127,7 @@ export interface JobMeta {
   deploymentId: string | null;
 }
 
-interface TailSubscriber {
+export interface TailSubscriber {
   /** Whether `accepts` looks at the job's type or deployment. */
   readonly needsMeta: boolean;
   accepts(e: JobEvent, meta: JobMeta | null): boolean;
