@@ -74,7 +74,7 @@ export interface StreamOptions {
   events: string[];
   onMessage(event: string, data: any, id: string): void;
   onStatus(status: StreamStatus): void;
-  /** Called before each new EventSource (a fresh stream starts from the beginning; the browser's own reconnects resume). */
+  /** Called before a stream that starts from the beginning (the first; later ones resume after the last event seen). */
   onReset?(): void;
 }
 
@@ -88,6 +88,8 @@ export function openStream(opts: StreamOptions): () => void {
   let source: EventSource | null = null;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let failures = 0;
+  // The last event seen: a new stream (a new token) resumes after it, as the browser's own reconnects do with Last-Event-ID.
+  let lastId = "";
   const retryLater = () => {
     if (closed) return;
     opts.onStatus("polling");
@@ -102,9 +104,10 @@ export function openStream(opts: StreamOptions): () => void {
       return retryLater();
     }
     if (closed) return;
-    opts.onReset?.();
+    if (!lastId) opts.onReset?.();
     const sep = opts.path.includes("?") ? "&" : "?";
-    const es = new EventSource(`${opts.path}${sep}token=${encodeURIComponent(token)}`);
+    const resume = lastId ? `&lastEventId=${encodeURIComponent(lastId)}` : "";
+    const es = new EventSource(`${opts.path}${sep}token=${encodeURIComponent(token)}${resume}`);
     source = es;
     es.onopen = () => {
       failures = 0;
@@ -119,6 +122,7 @@ export function openStream(opts: StreamOptions): () => void {
         } catch {
           return;
         }
+        if (m.lastEventId) lastId = m.lastEventId;
         opts.onMessage(name, data, m.lastEventId);
       });
     }
