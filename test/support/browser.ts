@@ -26,7 +26,7 @@ export function ensureDashboardBuilt(): void {
   const index = path.join(DIST, "index.html");
   if (fs.existsSync(index) && fs.statSync(index).mtimeMs >= newest(WEB)) return;
   process.stdout.write("🔄 building the dashboard (dist/web is older than web/)\n");
-  execFileSync(process.execPath, [require.resolve("vite/bin/vite.js"), "build", "--config", path.join(WEB, "vite.config.mts")], { cwd: ROOT, stdio: "inherit" });
+  execFileSync(process.execPath, [path.join(path.dirname(require.resolve("vite/package.json")), "bin", "vite.js"), "build", "--config", path.join(WEB, "vite.config.mts")], { cwd: ROOT, stdio: "inherit" });
 }
 
 /** One headless Chromium with a fresh profile of its own (one per test file; pages are its tabs, each with its own sessionStorage). */
