@@ -22,6 +22,7 @@ import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-sh
 import type { Job } from "../lib/jobs/model";
 import { attemptView, eventView, jobView } from "../lib/jobs/model";
 import { isJobState } from "../lib/jobs/states";
+import { whyWaiting } from "../lib/jobs/waiting";
 import { aggregateMetrics, bindMetricsStore, metricsRegistry } from "../lib/metrics";
 import type { TargetHandle } from "../lib/plugins/sdk";
 import { readinessChecks } from "../lib/readiness";
@@ -191,8 +192,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         async handler(ctx: Context<{ id: string }, CallerMeta>) {
           const job = await rt.store.getJob(ctx.params.id);
           if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
-          const [attempts, events] = await Promise.all([rt.store.getAttempts(job.id), rt.store.getEvents(job.id)]);
-          return { job: jobView(job), attempts: attempts.map(attemptView), history: events.map(eventView) };
+          const [attempts, events, waiting] = await Promise.all([rt.store.getAttempts(job.id), rt.store.getEvents(job.id), whyWaiting(rt.store, job, rt.config.limits, Date.now())]);
+          return { job: jobView(job), attempts: attempts.map(attemptView), history: events.map(eventView), ...(waiting ? { waiting } : {}) };
         },
       },
       jobEvents: {
@@ -202,6 +203,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           const job = await rt.store.getJob(ctx.params.id);
           if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
           const after = resumePoint(ctx.params.$req);
+          // The tail runs before the answer starts: a client that has the headers is subscribed.
+          await streams.tail.ready();
           const sink = openStream(ctx.params, "job");
           streamJobEvents(streams, job.id, after, sink).catch((err) => this.logger.warn(`⚠️ job event stream of ${job.id} stopped: ${describeError(err).message}`));
           return null;
@@ -219,6 +222,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           if (typeof q.type === "string") filter.type = q.type;
           if (typeof q.deploymentId === "string") filter.deploymentId = q.deploymentId;
           const after = resumePoint(ctx.params.$req);
+          await streams.tail.ready();
           const sink = openStream(ctx.params, "events");
           streamAllEvents(streams, filter, after, sink).catch((err) => this.logger.warn(`⚠️ event stream stopped: ${describeError(err).message}`));
           return null;
