@@ -221,6 +221,29 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  test("the list filters by state, type, deployment and submitter (in the URL's hash, nothing secret)", async () => {
+    const page = await signedIn("operator");
+    const rows = async () => page.locator('[data-testid="jobs"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.textContent ?? ""));
+    // Every field set each time (the form is rebuilt from the hash after each Filter).
+    const filter = async (fields: Record<string, string>) => {
+      await page.selectOption('select[name="state"]', fields.state ?? "");
+      for (const name of ["type", "deploymentId", "submittedBy"]) await page.fill(`input[name="${name}"]`, fields[name] ?? "");
+      await page.click('button:has-text("Filter")');
+    };
+    await filter({ deploymentId: `dash-sub-${run}` });
+    await waitFor(async () => (await rows()).length === 1, { message: "deployment filter" });
+    expect((await rows())[0]).toContain("alice");
+    expect(await page.evaluate(() => (globalThis as any).location.hash)).toBe(`#/jobs?deploymentId=dash-sub-${run}`);
+    await filter({ submittedBy: "alice", state: "failed" });
+    await waitFor(async () => {
+      const r = await rows();
+      return r.length >= 1 && r.every((t) => t.includes("alice") && t.includes("failed"));
+    }, { message: "submitter and state filters" });
+    await filter({ type: "no-such-type" });
+    await page.waitForSelector("text=No jobs.");
+    await page.close();
+  });
+
   test("dead letters are listed and replayed to execute.queue", async () => {
     backend.publishJob(JSON.stringify({ type: "ctl", note: `no deployment ${run}` }));
     await backend.confirmed();

@@ -135,7 +135,7 @@ export function JobPage({ me, id }: { me: Me; id: string }) {
           </button>
         )}
       </div>
-      {job.state === "queued" && waiting && <Waiting waiting={waiting} />}
+      {!isFinal(job.state) && waiting && <Waiting waiting={waiting} />}
       <dl class="facts">
         <dt>Type</dt>
         <dd>{job.type}</dd>
