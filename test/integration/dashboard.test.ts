@@ -218,6 +218,13 @@ describe("dashboard", () => {
     await page.waitForSelector(".title .state");
     expect(await page.locator('[data-testid="cancel"]').count()).toBe(0);
     await node.http("POST", `/api/jobs/${encodeURIComponent(running)}/cancel`);
+    await waitFor(async () => (await state(running)) === "cancelled", { message: "never cancelled" });
+    // The activity charts count a submitter's own jobs only.
+    const alice = { authorization: `Bearer ${TEST_KEYS.submitter}` };
+    const own = (await node.http("GET", "/api/jobs?limit=500", undefined, alice)).body.items.filter((j: any) => ["succeeded", "failed", "timed_out", "cancelled"].includes(j.state));
+    const stats = (await node.http("GET", "/api/stats", undefined, alice)).body;
+    expect(stats.buckets.reduce((n: number, b: any) => n + b.succeeded + b.failed, 0)).toBe(own.length);
+    expect(own.length).toBe(2);
     await page.close();
   });
 
