@@ -115,17 +115,16 @@ describe("dashboard", () => {
     await Promise.all([page.close(), other.close()]);
   });
 
-  test("a submitted job goes live to succeeded without a reload: log tail, history, result with its image URL", async () => {
+  test("a job submitted through the form goes live to succeeded without a reload: log tail, history, result with its image URL", async () => {
     const page = await signedIn("operator");
     await page.evaluate(() => ((globalThis as any).__sameDocument = true));
-    // An operator's list follows the stream of all jobs.
-    await page.waitForSelector('.title [data-testid="live"][data-status="live"]');
-    const id = await submitCtl(`dash-ok-${run}`);
-    // The list shows it, then its state changes, all in the same document.
-    await page.waitForSelector(`${row(id)} [data-state="running"], ${row(id)} [data-state="launching"]`);
-    await page.click(`${row(id)} a`);
+    await page.click("summary:has-text('Submit a job')");
+    await page.fill('textarea[name="job"]', JSON.stringify({ type: "ctl", deploymentId: `dash-ok-${run}` }));
+    await page.click('form:has(textarea) button[type="submit"]');
+    // The form opens the new job's page, which follows the job's own stream.
     await page.waitForSelector('[data-testid="job-id"]');
-    // The job page follows the job's own stream.
+    const id = (await page.textContent('[data-testid="job-id"]'))!;
+    expect((await node.http("GET", `/api/jobs/${encodeURIComponent(id)}`)).body.job.deploymentId).toBe(`dash-ok-${run}`);
     await page.waitForSelector('.title [data-testid="live"][data-status="live"]');
     const key = await launchKey(id);
     await asWorker(key, "started");
@@ -149,12 +148,18 @@ describe("dashboard", () => {
     await page.close();
   });
 
-  test("an operator cancels a running job from its page", async () => {
+  test("the operator's list shows a new job and its changes live; the operator cancels it from its page", async () => {
     const page = await signedIn("operator");
+    await page.evaluate(() => ((globalThis as any).__sameDocument = true));
+    // An operator's list follows the stream of all jobs.
+    await page.waitForSelector('.title [data-testid="live"][data-status="live"]');
     const id = await submitCtl(`dash-cancel-${run}`);
-    await jobPage(page, id);
+    await page.waitForSelector(`${row(id)} [data-state="launching"], ${row(id)} [data-state="running"]`);
     const key = await launchKey(id);
     await asWorker(key, "started");
+    await page.waitForSelector(`${row(id)} [data-state="running"]`);
+    expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
+    await page.click(`${row(id)} a`);
     await page.waitForSelector('.title [data-state="running"]');
     await page.click('[data-testid="cancel"]');
     await page.waitForSelector('.title [data-state="cancelled"]');
