@@ -93,7 +93,6 @@ describe("dashboard", () => {
     await page.fill("#api-key", "not-a-key");
     await page.click("button[type=submit]");
     await page.waitForSelector("text=This key is not valid.");
-    await screenshot(page, "sign-in");
     await page.fill("#api-key", TEST_KEYS.operator);
     await page.click("button[type=submit]");
     await expect(page.textContent('[data-testid="me"]')).resolves.toContain("operator");
@@ -216,6 +215,9 @@ describe("dashboard", () => {
     // The stream of all jobs is an operator's: a submitter's list polls.
     await page.waitForSelector('.title [data-testid="live"][data-status="polling"]');
     expect(await page.locator('header a[href="#/dead-letters"], header a[href="#/plugins"]').count()).toBe(0);
+    // Another key's job does not exist for this key.
+    await jobPage(page, others);
+    await page.waitForSelector(`text=No job '${others}'`);
     await jobPage(page, failed);
     await page.waitForSelector('.title [data-state="failed"]');
     expect(await page.locator('[data-testid="retry"]').count()).toBe(0);

@@ -100,7 +100,9 @@ export function openStream(opts: StreamOptions): () => void {
     let token: string;
     try {
       token = (await api<{ token: string }>("POST", "/api/stream-tokens", opts.token)).token;
-    } catch {
+    } catch (err) {
+      // Refused for good (no such job, not this key's, no stream routes on this server): the caller polls.
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) return opts.onStatus("polling");
       return retryLater();
     }
     if (closed) return;
