@@ -2,6 +2,7 @@ import path from "node:path";
 import type { LoggerInstance } from "moleculer";
 import { ApiKeys, KEYS_FILE, loadApiKeys } from "./auth/api-keys";
 import { CallbackTokens, loadCallbackSecret } from "./auth/callback-token";
+import { StreamTokens } from "./auth/stream-token";
 import { loadSecretBox } from "./secrets/secret-box";
 import { HostResolver, systemResolver } from "./plugins/repository-host";
 import { EnvConfig, loadEnvConfig } from "./config/env";
@@ -19,6 +20,8 @@ export interface Runtime {
   registry: PluginRegistry;
   store: JobStore;
   callbackTokens: CallbackTokens;
+  /** Short-lived tokens of the stream routes (`?token=`), signed under a key derived from the callback secret. */
+  streamTokens: StreamTokens;
   apiKeys: ApiKeys;
   /** Set on the first development start: where the generated admin key was written. */
   generatedAdminKeyFile: string | null;
@@ -34,7 +37,8 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
   // Credentials first: production refuses to start without them, before anything is opened.
   const auth = loadApiKeys({ spec: env.apiKeys, file: path.join(env.dataDir, KEYS_FILE), pepper: env.apiKeyPepper, dataDir: env.dataDir, mode: env.mode });
   const secrets = loadSecretBox({ key: env.secretsKey, previous: env.secretsKeyPrevious, dataDir: env.dataDir, mode: env.mode });
-  const callbackTokens = new CallbackTokens(loadCallbackSecret(env.callbackSecret, env.dataDir));
+  const callbackSecret = loadCallbackSecret(env.callbackSecret, env.dataDir);
+  const callbackTokens = new CallbackTokens(callbackSecret);
   const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir, secrets, ownNode: true });
   await store.migrate();
   return {
@@ -43,6 +47,7 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
     registry,
     store,
     callbackTokens,
+    streamTokens: new StreamTokens(callbackSecret),
     apiKeys: auth.keys,
     generatedAdminKeyFile: auth.generatedAdminKeyFile,
     pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy, resolveHost: opts.resolveHost ?? systemResolver }),

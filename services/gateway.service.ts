@@ -3,14 +3,18 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { Caller } from "../lib/auth/api-keys";
-import { callerOf } from "../lib/auth/credentials";
+import { callerOf, presentedKey } from "../lib/auth/credentials";
+import type { StreamGrant } from "../lib/auth/stream-token";
+import { redactTokenInUrl } from "../lib/auth/stream-token";
 import type { WorkerCall } from "../lib/engine/callbacks";
 import { roleAllows } from "../lib/auth/roles";
 import { blacktreeError, describeError } from "../lib/errors";
 import { brokerCluster } from "../lib/cluster";
 import { redisRateStore } from "../lib/gateway/redis-rate-store";
 import { FailureLimit } from "../lib/gateway/failure-limit";
-import { accessOf, aliasesOf } from "../lib/gateway/routes";
+import { accessOf, aliasesOf, routeOf } from "../lib/gateway/routes";
+import type { EventFilter, StreamDeps } from "../lib/gateway/event-stream";
+import { DEFAULT_STREAM_SETTINGS, EventTail, parseEventPosition, SseConnection, streamAllEvents, streamJobEvents } from "../lib/gateway/event-stream";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
 import { attemptView, eventView, jobView } from "../lib/jobs/model";
@@ -20,9 +24,12 @@ import type { TargetHandle } from "../lib/plugins/sdk";
 import { readinessChecks } from "../lib/readiness";
 import type { Runtime } from "../lib/runtime";
 import type { JobFilter } from "../lib/store/job-store";
+import { STORE_CHANGED_EVENT } from "./changes.service";
 import { targetServiceName } from "./target-host.service";
 
-type Req = IncomingMessage & { $params?: Record<string, unknown>; body?: unknown; $ctx?: Context; $caller?: Caller | null; $worker?: WorkerCall; $route?: any };
+type Req = IncomingMessage & { $params?: Record<string, unknown>; query?: Record<string, unknown>; body?: unknown; $ctx?: Context; $caller?: Caller | null; $worker?: WorkerCall; $grant?: StreamGrant; $streaming?: boolean; $route?: any; originalUrl?: string };
+/** What a stream route's action receives besides its params (moleculer-web's passReqResToParams). */
+type Raw = { $req: Req; $res: Res };
 type Next = (err?: unknown) => void;
 type Res = ServerResponse;
 type CallerMeta = { caller: Caller };
@@ -43,6 +50,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     ...(sharedLimit ? { StoreFactory: sharedLimit.StoreFactory } : {}),
     key: (req: Req) => {
       if (req.$worker) return `worker:${req.$worker.key}`;
+      if (req.$grant) return `key:${req.$grant.caller.name}`;
       const caller = callerOf(req, rt.apiKeys);
       return caller ? `key:${caller.name}` : null;
     },
@@ -63,6 +71,14 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     if (req.method === "OPTIONS") return next();
     const blocked = tooManyFailures(req);
     if (blocked) return next(blocked);
+    // A stream token (`?token=`) instead of a key: checked here, its scope and route in authorizeApiKey.
+    const token = req.query?.token;
+    if (!presentedKey(req) && typeof token === "string") {
+      const grant = rt.streamTokens.verify(token);
+      if (!grant) return next(failed(req, blacktreeError("UNAUTHORIZED", "The stream token is invalid or expired; ask POST /api/stream-tokens for a new one")));
+      req.$grant = grant;
+      return next();
+    }
     if (!callerOf(req, rt.apiKeys)) return next(failed(req, blacktreeError("UNAUTHORIZED", "A valid API key is required (Authorization: Bearer <key> or X-API-Key)")));
     next();
   };
@@ -82,6 +98,20 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   const cors = origins.size
     ? { origin: (origin: string) => origins.has(origin), methods: ["GET", "POST"], allowedHeaders: ["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"], maxAge: 600 }
     : false;
+  const streams: StreamDeps = {
+    store: rt.store,
+    settings: { ...DEFAULT_STREAM_SETTINGS, heartbeatMs: rt.env.streamHeartbeatMs, maxBufferBytes: rt.env.streamBufferBytes, pollMs: rt.env.streamPollMs, replayLimit: rt.env.streamReplayLimit },
+    tail: null as unknown as EventTail,
+  };
+  const openStreams = new Set<SseConnection>();
+  /** Starts an SSE response on a stream route's raw response; the action returns at once, the stream runs on. */
+  const openStream = (raw: Raw, kind: "job" | "events" | "logs") => {
+    raw.$req.$streaming = true;
+    const sink = new SseConnection(raw.$res, kind, streams.settings);
+    openStreams.add(sink);
+    sink.onClose(() => openStreams.delete(sink));
+    return sink;
+  };
   return {
     name: SERVICE,
     mixins: [ApiGateway],
@@ -156,6 +186,59 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
           const [attempts, events] = await Promise.all([rt.store.getAttempts(job.id), rt.store.getEvents(job.id)]);
           return { job: jobView(job), attempts: attempts.map(attemptView), history: events.map(eventView) };
+        },
+      },
+      jobEvents: {
+        visibility: "published",
+        params: { id: "string" },
+        async handler(this: Service, ctx: Context<{ id: string } & Raw, CallerMeta>) {
+          const job = await rt.store.getJob(ctx.params.id);
+          if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
+          const after = resumePoint(ctx.params.$req);
+          const sink = openStream(ctx.params, "job");
+          streamJobEvents(streams, job.id, after, sink).catch((err) => this.logger.warn(`⚠️ job event stream of ${job.id} stopped: ${describeError(err).message}`));
+          return null;
+        },
+      },
+      events: {
+        visibility: "published",
+        async handler(this: Service, ctx: Context<Record<string, unknown> & Raw, CallerMeta>) {
+          const q = ctx.params.$req.query ?? {};
+          const filter: EventFilter = {};
+          if (q.state !== undefined) {
+            if (!isJobState(q.state)) throw blacktreeError("VALIDATION_FAILED", "Unknown state", { fields: [{ field: "state", message: "is not a job state" }] });
+            filter.state = q.state;
+          }
+          if (typeof q.type === "string") filter.type = q.type;
+          if (typeof q.deploymentId === "string") filter.deploymentId = q.deploymentId;
+          const after = resumePoint(ctx.params.$req);
+          const sink = openStream(ctx.params, "events");
+          streamAllEvents(streams, filter, after, sink).catch((err) => this.logger.warn(`⚠️ event stream stopped: ${describeError(err).message}`));
+          return null;
+        },
+      },
+      createStreamToken: {
+        visibility: "published",
+        async handler(ctx: Context<unknown, CallerMeta & { body: unknown }>) {
+          const { caller } = ctx.meta;
+          const body = (ctx.meta.body ?? {}) as Record<string, unknown>;
+          const known = ["jobId", "scope"];
+          const unknown = typeof body === "object" && body !== null ? Object.keys(body).filter((k) => !known.includes(k)) : [];
+          if (typeof body !== "object" || body === null || Array.isArray(body) || unknown.length) {
+            throw blacktreeError("VALIDATION_FAILED", "The body is {\"jobId\":\"…\"} or {\"scope\":\"events\"}", { fields: (unknown.length ? unknown : ["body"]).map((field) => ({ field, message: "is not a field of a stream token request" })) });
+          }
+          let issued;
+          if (typeof body.jobId === "string" && body.scope === undefined) {
+            const job = await rt.store.getJob(body.jobId);
+            if (!job || !canSee(caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${body.jobId}'`);
+            issued = rt.streamTokens.issue({ kind: "job", jobId: job.id }, caller);
+          } else if (body.scope === "events" && body.jobId === undefined) {
+            if (!roleAllows(caller.role, "operator")) throw blacktreeError("FORBIDDEN", "The event stream of all jobs needs the operator role");
+            issued = rt.streamTokens.issue({ kind: "events" }, caller);
+          } else {
+            throw blacktreeError("VALIDATION_FAILED", "Give either jobId (a job's streams) or scope \"events\" (the operator stream)", { fields: [{ field: body.jobId !== undefined ? "jobId" : "scope", message: "must be a job id, or scope must be \"events\"" }] });
+          }
+          return { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString() };
         },
       },
       listJobs: {
@@ -293,6 +376,16 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       authorizeApiKey(ctx: Context<unknown, { caller?: Caller }>, _route: unknown, req: Req, _res: Res, alias: { action?: string }) {
         const access = accessOf(alias.action, SERVICE);
         if (access === "public") return;
+        if (req.$grant) {
+          // A stream token opens the stream routes of its scope (and its one job), nothing else.
+          const route = routeOf(alias.action, SERVICE);
+          if (!route?.streamToken) throw blacktreeError("UNAUTHORIZED", "A stream token is accepted by the stream routes only; use an API key (Authorization header)");
+          const { scope, caller } = req.$grant;
+          if (route.streamToken !== scope.kind || (scope.kind === "job" && req.$params?.id !== scope.jobId)) throw blacktreeError("FORBIDDEN", "This stream token is for another stream");
+          if (access === "worker" || !roleAllows(caller.role, access)) throw blacktreeError("FORBIDDEN", `This route needs the ${access} role`);
+          ctx.meta.caller = caller;
+          return;
+        }
         const blocked = tooManyFailures(req);
         if (blocked) throw blocked;
         const caller = callerOf(req, rt.apiKeys);
@@ -303,15 +396,31 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         const deep = tooDeepPath(req.body);
         if (deep !== null) throw blacktreeError("VALIDATION_FAILED", `${deep} is nested deeper than ${MAX_JSON_DEPTH} levels`, { fields: [{ field: deep, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` }] });
       },
+      /** A stream route answered on its raw response already: nothing more to send. */
+      sendResponse(this: any, req: Req, res: Res, data: unknown, action: unknown) {
+        if (req.$streaming) return;
+        return (ApiGateway as any).methods.sendResponse.call(this, req, res, data, action);
+      },
       /** Worker routes take only a callback token scoped to one launch of a live job attempt (checked by `authenticateWorker`). */
       authorize(ctx: Context<unknown, { worker?: unknown }>, _route: unknown, req: Req) {
         if (!req.$worker) throw blacktreeError("UNAUTHORIZED", "A valid worker token is required");
         ctx.meta.worker = req.$worker;
       },
     },
+    events: {
+      // Another node committed: the shared tail reads on (this node's own commits wake it through the store).
+      [STORE_CHANGED_EVENT]() {
+        streams.tail.wake();
+      },
+    },
     created(this: any) {
       bindMetricsStore(rt.store);
-      this.server = http.createServer(this.httpHandler);
+      streams.tail = new EventTail(rt.store, streams.settings, (err) => this.logger.warn(`⚠️ event tail: ${describeError(err).message}`));
+      // moleculer-web logs `originalUrl`: set it without the stream token (the query is parsed from `url`).
+      this.server = http.createServer((req: Req, res: Res) => {
+        req.originalUrl = redactTokenInUrl(req.url ?? "/");
+        this.httpHandler(req, res);
+      });
       this.isHTTPS = false;
     },
     /** Listens, or fails start-up with the reason (a port in use, a bad address): the broker then stops every service. */
@@ -338,6 +447,9 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     },
     stopped(this: any) {
       sharedLimit?.close();
+      streams.tail.stop();
+      // Open streams would hold the server open; their clients resume with Last-Event-ID elsewhere.
+      for (const sink of openStreams) sink.close();
       const server: http.Server = this.server;
       if (!server.listening) return Promise.resolve();
       return new Promise<void>((resolve) => server.close(() => resolve()));
@@ -352,6 +464,15 @@ function workerAction(target: string) {
       return ctx.call(target, ctx.meta.worker);
     },
   };
+}
+
+/** Where a stream resumes: the `Last-Event-ID` header, or `lastEventId` in the query (422 when not a position). */
+function resumePoint(req: Req): number | null {
+  const header = req.headers["last-event-id"];
+  const raw = typeof header === "string" && header !== "" ? header : req.query?.lastEventId;
+  const after = parseEventPosition(raw);
+  if (after === "invalid") throw blacktreeError("VALIDATION_FAILED", "Last-Event-ID must be an event id of this stream", { fields: [{ field: "Last-Event-ID", message: "must be a whole non-negative number" }] });
+  return after;
 }
 
 /** Submitters see their own jobs; operators and admins see all. */

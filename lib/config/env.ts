@@ -58,6 +58,11 @@ export interface EnvConfig {
   rateLimitWindowMs: number;
   /** Failed authentications per client address per window, after which the address is refused until the window ends. */
   authFailureLimit: number;
+  /** Stream routes (Server-Sent Events): heartbeat, per-connection buffer bound, the shared tail's safety poll, the operator stream's replay bound. */
+  streamHeartbeatMs: number;
+  streamBufferBytes: number;
+  streamPollMs: number;
+  streamReplayLimit: number;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -95,6 +100,10 @@ export const ENV_DOCS: Record<string, string> = {
   BLACKTREE_RATE_LIMIT: "requests per API key per window (default 600)",
   BLACKTREE_RATE_LIMIT_WINDOW_MS: "rate limit window (default 60000)",
   BLACKTREE_AUTH_FAILURE_LIMIT: "failed authentications per client address per window before the address is refused until the window ends (default 20)",
+  BLACKTREE_STREAM_HEARTBEAT_MS: "a `: heartbeat` comment on every event/log stream this often (default 15000)",
+  BLACKTREE_STREAM_BUFFER_BYTES: "bytes a stream connection may have unsent before the server cuts it (default 1048576)",
+  BLACKTREE_STREAM_POLL_MS: "safety poll of the gateway's shared event tail; change notices wake it sooner (default 1000)",
+  BLACKTREE_STREAM_REPLAY_LIMIT: "most events GET /api/events replays after a Last-Event-ID (default 10000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -137,6 +146,10 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     rateLimit: envInt(env, "BLACKTREE_RATE_LIMIT", 600, 1, 100_000_000),
     rateLimitWindowMs: envInt(env, "BLACKTREE_RATE_LIMIT_WINDOW_MS", 60_000, 100, 3_600_000),
     authFailureLimit: envInt(env, "BLACKTREE_AUTH_FAILURE_LIMIT", 20, 1, 100_000_000),
+    streamHeartbeatMs: envInt(env, "BLACKTREE_STREAM_HEARTBEAT_MS", 15_000, 50, 3_600_000),
+    streamBufferBytes: envInt(env, "BLACKTREE_STREAM_BUFFER_BYTES", 1 << 20, 1024, 1 << 30),
+    streamPollMs: envInt(env, "BLACKTREE_STREAM_POLL_MS", 1000, 10, 600_000),
+    streamReplayLimit: envInt(env, "BLACKTREE_STREAM_REPLAY_LIMIT", 10_000, 0, 1_000_000),
   };
 }
 

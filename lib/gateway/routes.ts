@@ -12,6 +12,11 @@ export interface RouteSpec {
   /** Action of the gateway service. */
   action: string;
   access: Access;
+  /**
+   * A stream route (Server-Sent Events): it also accepts a stream token of this scope as
+   * `?token=` (browsers' EventSource cannot set headers); no other route accepts one.
+   */
+  streamToken?: "job" | "events";
 }
 
 /**
@@ -23,7 +28,10 @@ export const ROUTES: readonly RouteSpec[] = [
   { mount: "/api", method: "POST", path: "jobs", action: "submitJob", access: "submitter" },
   { mount: "/api", method: "GET", path: "jobs", action: "listJobs", access: "submitter" },
   { mount: "/api", method: "GET", path: "jobs/:id", action: "getJob", access: "submitter" },
-  { mount: "/api", method: "GET", path: "jobs/:id/logs", action: "jobLogs", access: "submitter" },
+  { mount: "/api", method: "GET", path: "jobs/:id/logs", action: "jobLogs", access: "submitter", streamToken: "job" },
+  { mount: "/api", method: "GET", path: "jobs/:id/events", action: "jobEvents", access: "submitter", streamToken: "job" },
+  { mount: "/api", method: "GET", path: "events", action: "events", access: "operator", streamToken: "events" },
+  { mount: "/api", method: "POST", path: "stream-tokens", action: "createStreamToken", access: "submitter" },
   { mount: "/api", method: "POST", path: "jobs/:id/cancel", action: "cancelJob", access: "operator" },
   { mount: "/api", method: "POST", path: "jobs/:id/retry", action: "retryJob", access: "operator" },
   { mount: "/api", method: "GET", path: "dead-letters", action: "deadLetters", access: "operator" },
@@ -38,14 +46,21 @@ export const ROUTES: readonly RouteSpec[] = [
   { mount: "/", method: "GET", path: "metrics", action: "metrics", access: "operator" },
 ];
 
-export function aliasesOf(mount: RouteSpec["mount"], service: string): Record<string, string> {
-  return Object.fromEntries(ROUTES.filter((r) => r.mount === mount).map((r) => [`${r.method} ${r.path}`, `${service}.${r.action}`]));
+/** moleculer-web aliases of a mount; a stream route's action gets the raw request and response (`$req`, `$res`). */
+export function aliasesOf(mount: RouteSpec["mount"], service: string): Record<string, string | { action: string; passReqResToParams: true }> {
+  return Object.fromEntries(
+    ROUTES.filter((r) => r.mount === mount).map((r) => [`${r.method} ${r.path}`, r.streamToken ? { action: `${service}.${r.action}`, passReqResToParams: true as const } : `${service}.${r.action}`]),
+  );
+}
+
+/** The route of a gateway action by its full name. */
+export function routeOf(fullAction: string | undefined, service: string): RouteSpec | undefined {
+  return ROUTES.find((r) => `${service}.${r.action}` === fullAction);
 }
 
 /** Access of a gateway action by its full name; unknown actions are admin-only (fail closed). */
 export function accessOf(fullAction: string | undefined, service: string): Access {
-  const route = ROUTES.find((r) => `${service}.${r.action}` === fullAction);
-  return route?.access ?? "admin";
+  return routeOf(fullAction, service)?.access ?? "admin";
 }
 
 /** The URL path of a route, with each `:param` filled in. */

@@ -202,6 +202,8 @@ export interface JobStore {
   getEvents(jobId: string): Promise<JobEvent[]>;
   /** The outbox, in commit order, after `afterSeq`. */
   readEvents(afterSeq: number, limit: number): Promise<JobEvent[]>;
+  /** The outbox position of the newest event `readEvents` can return now (0 when there is none). */
+  lastEventSeq(): Promise<number>;
   getCursor(sink: string): Promise<number>;
   setCursor(sink: string, seq: number): Promise<void>;
 

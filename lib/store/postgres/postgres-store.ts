@@ -406,6 +406,11 @@ export class PostgresJobStore implements JobStore {
     return rows.map(positioned);
   }
 
+  async lastEventSeq(): Promise<number> {
+    await this.placeEvents();
+    return (await this.read((q) => q.one<{ pos: number }>("SELECT COALESCE(MAX(pos), 0) AS pos FROM events")))?.pos ?? 0;
+  }
+
   async getCursor(sink: string): Promise<number> {
     return (await this.read((q) => q.one<{ seq: number }>("SELECT seq FROM sink_cursors WHERE sink = $1", [sink])))?.seq ?? 0;
   }

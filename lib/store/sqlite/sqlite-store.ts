@@ -426,6 +426,10 @@ export class SqliteJobStore implements JobStore {
     return this.read(() => (this.stmt("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?").all(afterSeq, n) as EventRow[]).map(toEvent));
   }
 
+  async lastEventSeq(): Promise<number> {
+    return this.read(() => (this.stmt("SELECT COALESCE(MAX(seq), 0) AS seq FROM events").get() as { seq: number }).seq);
+  }
+
   async getCursor(sink: string): Promise<number> {
     return this.read(() => (this.stmt("SELECT seq FROM sink_cursors WHERE sink = ?").pluck().get(sink) as number | undefined) ?? 0);
   }
