@@ -6,8 +6,8 @@ import { ApiClient } from "./client";
 import { CliError, EXIT } from "./exit-codes";
 import { keysHash } from "./keys";
 import { CliIo, Output } from "./output";
-import { followStream } from "./sse";
-import { watchJob } from "./watch";
+import { followStream, NotAStream } from "./sse";
+import { pollLogs, watchJob } from "./watch";
 
 export const DEFAULT_URL = "http://127.0.0.1:3000";
 
@@ -153,12 +153,18 @@ function buildProgram(io: CliIo, run: RunOptions, setCode: (code: number | null)
         const client = ctx.client();
         const route = `/api/jobs/${encodeURIComponent(id)}/logs`;
         if (opts.follow) {
-          await followStream(client, route, (msg) => {
-            if (msg.event !== "log") return;
-            const { attempt, line } = JSON.parse(msg.data) as { attempt: number; line: string };
-            if (ctx.out.json) ctx.out.record({ attempt, line });
-            else ctx.out.line(line);
-          }, { query: { follow: 1 }, signal: run.signal, onReconnect: (n) => ctx.out.note(`🔄 log stream cut: reconnecting (${n})`) });
+          const print = (attempt: number, line: string) => (ctx.out.json ? ctx.out.record({ attempt, line }) : ctx.out.line(line));
+          try {
+            await followStream(client, route, (msg) => {
+              if (msg.event !== "log") return;
+              const { attempt, line } = JSON.parse(msg.data) as { attempt: number; line: string };
+              print(attempt, line);
+            }, { query: { follow: 1 }, signal: run.signal, onReconnect: (n) => ctx.out.note(`🔄 log stream cut: reconnecting (${n})`) });
+          } catch (err) {
+            // A node without the live log: follow it by polling instead.
+            if (!(err instanceof NotAStream)) throw err;
+            await pollLogs(client, id, print, run.signal);
+          }
           return run.signal?.aborted ? EXIT.interrupted : EXIT.ok;
         }
         const res = await client.request<{ jobId: string; attempts: Array<{ attempt: number; target: string; state: string; lines: string[] }> }>("GET", route);

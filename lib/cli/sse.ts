@@ -15,8 +15,17 @@ export interface FollowOptions {
   query?: Record<string, string | number | undefined>;
 }
 
-/** Refusals a reconnect cannot cure (bad key, no such job): thrown at once. Others (429, 5xx) are retried. */
+/** The route answered, but not with an event stream (a node older than the stream). */
+export class NotAStream extends CliError {
+  constructor(route: string, contentType: string) {
+    super(`${route} is not an event stream on this node (${contentType || "no content type"})`, EXIT.api);
+    this.name = "NotAStream";
+  }
+}
+
+/** Refusals a reconnect cannot cure (bad key, no such job, no stream): thrown at once. Others (429, 5xx) are retried. */
 function isFatal(err: unknown): boolean {
+  if (err instanceof NotAStream) return true;
   return err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
 }
 
@@ -50,10 +59,16 @@ export async function followStream(client: ApiClient, route: string, onMessage: 
     let ended = false;
     try {
       const res = await client.open(route, { signal: idle.signal, query: opts.query, headers: lastEventId !== undefined ? { "last-event-id": lastEventId } : {} });
-      downSince = null;
-      reconnects = 0;
+      const type = res.headers.get("content-type") ?? "";
+      if (!type.startsWith("text/event-stream")) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new NotAStream(route, type);
+      }
       const parser = createParser({
         onEvent(msg) {
+          // Up again only once something came through (a stream that opens and closes at once is still down).
+          downSince = null;
+          reconnects = 0;
           if (msg.id !== undefined) lastEventId = msg.id;
           if (msg.event === "end") ended = true;
           onMessage(msg);

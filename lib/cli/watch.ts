@@ -2,7 +2,7 @@ import { FINAL_STATES, type JobState } from "../jobs/states";
 import { ApiClient, ApiError } from "./client";
 import { CliError, EXIT, exitCodeOfState } from "./exit-codes";
 import type { Output } from "./output";
-import { followStream } from "./sse";
+import { followStream, NotAStream } from "./sse";
 
 /** One history event as the events stream sends it (an outbox row). */
 export interface JobEventData {
@@ -74,7 +74,7 @@ export async function watchJob(client: ApiClient, out: Output, id: string, opts:
       });
     } catch (err) {
       // A node without the events stream (older than it): follow the job by polling instead.
-      if (!(err instanceof ApiError && err.status === 404 && err.type !== "JOB_NOT_FOUND")) throw err;
+      if (!(err instanceof NotAStream || (err instanceof ApiError && err.status === 404 && err.type !== "JOB_NOT_FOUND"))) throw err;
       out.note("⚠️ this node has no event stream: polling the job instead");
       await pollJob(client, route, onEvent, opts.signal);
     }
@@ -160,4 +160,24 @@ async function pollJob(client: ApiClient, route: string, onEvent: (e: JobEventDa
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * `logs -f` on a node without the log stream: the log every half second, new lines printed
+ * as they appear (per attempt), until the job is final.
+ */
+export async function pollLogs(client: ApiClient, id: string, onLine: (attempt: number, line: string) => void, signal?: AbortSignal): Promise<void> {
+  const printed = new Map<number, number>();
+  const route = `/api/jobs/${encodeURIComponent(id)}`;
+  for (;;) {
+    const { job } = await client.request<{ job: { state: string } }>("GET", route, { signal });
+    const { attempts } = await client.request<{ attempts: Array<{ attempt: number; lines: string[] }> }>("GET", `${route}/logs`, { signal });
+    for (const a of attempts) {
+      const from = printed.get(a.attempt) ?? 0;
+      for (const line of a.lines.slice(from)) onLine(a.attempt, line);
+      printed.set(a.attempt, Math.max(from, a.lines.length));
+    }
+    if ((FINAL_STATES as readonly string[]).includes(job.state) || signal?.aborted) return;
+    await delay(500);
+  }
 }
