@@ -52,9 +52,10 @@ export async function watchJob(client: ApiClient, out: Output, id: string, opts:
     if (out.json) out.record({ type: "event", ...e });
     if (!e.to) return;
     state = e.to;
+    // The spinner first, so it is never redrawn below the line with the state it had before.
+    spin();
     if (!out.json) out.line(stateLine(out, e));
     if ((FINAL_STATES as readonly string[]).includes(e.to)) finalEvent = e;
-    spin();
   };
 
   const logAbort = new AbortController();
@@ -133,7 +134,7 @@ async function followLogs(client: ApiClient, out: Output, id: string, signal: Ab
   } catch (err) {
     if (signal.aborted) return true;
     // The log is extra: without a live one, the tail is printed when the job is over.
-    out.note(`⚠️ no live log (${(err as Error).message}): the tail follows when the job ends`);
+    out.note(err instanceof NotAStream ? "⚠️ this node streams no live log: its tail follows when the job ends" : `⚠️ no live log (${(err as Error).message}): its tail follows when the job ends`);
     return false;
   }
 }

@@ -4,6 +4,7 @@ import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { BackendClient } from "../support/amqp";
+import { prepareEntryPoint, runTmp } from "../support/entry-point";
 import { freePort, ROOT, startNode, tempDir, TEST_KEYS, TestNode } from "../support/orchestrator";
 import { createVhost, TestVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
@@ -273,6 +274,49 @@ describe("errors", () => {
     const r = await cli(["list"], { url: `http://127.0.0.1:${port}` });
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(new RegExp(`cannot reach http://127.0.0.1:${port}: ECONNREFUSED`));
+  });
+});
+
+describe("on a terminal", () => {
+  test("watch shows a spinner with the state and colours (only there)", async () => {
+    const sub = await cli(["--json", "submit", ...scriptArgs(`(async () => { await report("started"); await sleep(2500); console.log("tty done"); })()`, "cli-tty")]);
+    const id = JSON.parse(sub.stdout).job.id;
+    // `script` gives the CLI a pseudo-terminal, as a user's shell would.
+    const command = [process.execPath, "--import", TSX, BIN, "watch", id].map((a) => `'${a}'`).join(" ");
+    const child = spawn("script", ["-qec", command, "/dev/null"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), TERM: "xterm", BLACKTREE_URL: node.url, BLACKTREE_API_KEY: TEST_KEYS.admin },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    printed.push(output);
+    expect(code).toBe(0);
+    expect(output).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏](\u001b\[39m)? job_[0-9a-f]+ running · attempt 1 · \d+ s/);
+    expect(output).toMatch(/\u001b\[32msucceeded/);
+    expect(output).toContain("tty done");
+  });
+});
+
+describe("serve", () => {
+  test("`blacktree serve` runs the node (as `blacktree` alone does) and stops on SIGTERM", async () => {
+    const setup = await prepareEntryPoint();
+    const child = spawn(process.execPath, ["--import", TSX, BIN, "serve"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), BLACKTREE_API_KEYS: `admin:admin:${TEST_KEYS.admin}`, ...setup.env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      await setup.healthy();
+      const list = await cli(["--json", "list"], { url: setup.url });
+      expect(list.code).toBe(0);
+      expect(JSON.parse(list.stdout)).toEqual({ items: [], nextCursor: null });
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
   });
 });
 
