@@ -114,7 +114,7 @@ function buildProgram(io: CliIo, run: RunOptions, setCode: (code: number | null)
     .option("--branch <branch>", "branch")
     .option("--target <target>", "launch target")
     .option("--priority <n>", "priority", integer)
-    .option("--param <key=value>", "any other field, repeatable; key:=<json> for a JSON value (e.g. retry:='{\"maxAttempts\":2}')", collectParam, {})
+    .option("--param <key=value>", "any other field, repeatable; key:=<json> for a JSON value (e.g. retry:='{\"maxAttempts\":2}')", collectParam)
     .option("--idempotency-key <key>", "sent as Idempotency-Key: the same key again answers with the same job")
     .option("-w, --watch", "then watch the job to its end (exit code from its final state)")
     .option("--no-logs", "with --watch: no log tail")
@@ -335,7 +335,7 @@ function integer(value: string): number {
 }
 
 /** `--param key=value` (a string) or `key:=json` (any JSON value), collected into one object. */
-function collectParam(value: string, acc: Record<string, unknown>): Record<string, unknown> {
+function collectParam(value: string, acc: Record<string, unknown> = {}): Record<string, unknown> {
   const json = /^([^=:]+):=(.*)$/s.exec(value);
   if (json) {
     try {

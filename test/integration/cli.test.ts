@@ -186,6 +186,26 @@ describe("the other commands", () => {
     await cli(["cancel", id]);
   });
 
+  test("Ctrl-C stops a watch: exit 130, the job goes on", async () => {
+    const sub = await cli(["--json", "submit", ...scriptArgs(LONG_SCRIPT, "cli-interrupt")]);
+    const id = JSON.parse(sub.stdout).job.id as string;
+    const child = spawn(process.execPath, ["--import", TSX, BIN, "watch", id], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...runTmp(), BLACKTREE_URL: node.url, BLACKTREE_API_KEY: TEST_KEYS.admin },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    await waitFor(() => /🔄 running/.test(stdout), { timeout: 20_000, message: "watch printed running" });
+    child.kill("SIGINT");
+    expect(await exited).toBe(130);
+    printed.push(stdout);
+    expect((await job(id)).job.state).toBe("running");
+    expect((await cli(["cancel", id])).code).toBe(0);
+  });
+
   test("retry --watch of a failed job: it runs again and fails again (exit 1)", async () => {
     const sub = await cli(["--json", "submit", ...scriptArgs(FAIL_SCRIPT, "cli-retry"), "--watch", "--no-logs"]);
     expect(sub.code).toBe(1);
