@@ -15,10 +15,12 @@ import { FailureLimit } from "../lib/gateway/failure-limit";
 import { accessOf, aliasesOf, routeOf } from "../lib/gateway/routes";
 import type { EventFilter, StreamDeps } from "../lib/gateway/event-stream";
 import { DEFAULT_STREAM_SETTINGS, EventTail, parseEventPosition, SseConnection, streamAllEvents, streamJobEvents } from "../lib/gateway/event-stream";
+import { followJobLogs, LogWatch, parseLogPosition } from "../lib/gateway/log-follow";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
 import { attemptView, eventView, jobView } from "../lib/jobs/model";
 import { isJobState } from "../lib/jobs/states";
+import { whyWaiting } from "../lib/jobs/waiting";
 import { aggregateMetrics, bindMetricsStore, metricsRegistry } from "../lib/metrics";
 import type { TargetHandle } from "../lib/plugins/sdk";
 import { readinessChecks } from "../lib/readiness";
@@ -104,6 +106,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     tail: null as unknown as EventTail,
   };
   const openStreams = new Set<SseConnection>();
+  let logWatch: LogWatch | null = null;
   /** Starts an SSE response on a stream route's raw response; the action returns at once, the stream runs on. */
   const openStream = (raw: Raw, kind: "job" | "events" | "logs") => {
     raw.$req.$streaming = true;
@@ -184,8 +187,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         async handler(ctx: Context<{ id: string }, CallerMeta>) {
           const job = await rt.store.getJob(ctx.params.id);
           if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
-          const [attempts, events] = await Promise.all([rt.store.getAttempts(job.id), rt.store.getEvents(job.id)]);
-          return { job: jobView(job), attempts: attempts.map(attemptView), history: events.map(eventView) };
+          const [attempts, events, waiting] = await Promise.all([rt.store.getAttempts(job.id), rt.store.getEvents(job.id), whyWaiting(rt.store, job, rt.config.limits, Date.now())]);
+          return { job: jobView(job), attempts: attempts.map(attemptView), history: events.map(eventView), ...(waiting ? { waiting } : {}) };
         },
       },
       jobEvents: {
@@ -195,6 +198,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           const job = await rt.store.getJob(ctx.params.id);
           if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
           const after = resumePoint(ctx.params.$req);
+          // The tail runs before the answer starts: a client that has the headers is subscribed.
+          await streams.tail.ready();
           const sink = openStream(ctx.params, "job");
           streamJobEvents(streams, job.id, after, sink).catch((err) => this.logger.warn(`⚠️ job event stream of ${job.id} stopped: ${describeError(err).message}`));
           return null;
@@ -212,6 +217,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           if (typeof q.type === "string") filter.type = q.type;
           if (typeof q.deploymentId === "string") filter.deploymentId = q.deploymentId;
           const after = resumePoint(ctx.params.$req);
+          await streams.tail.ready();
           const sink = openStream(ctx.params, "events");
           streamAllEvents(streams, filter, after, sink).catch((err) => this.logger.warn(`⚠️ event stream stopped: ${describeError(err).message}`));
           return null;
@@ -284,9 +290,24 @@ export function gatewayService(rt: Runtime): ServiceSchema {
       jobLogs: {
         visibility: "published",
         params: { id: "string" },
-        async handler(ctx: Context<{ id: string }, CallerMeta>) {
+        async handler(this: Service, ctx: Context<{ id: string; follow?: unknown } & Raw, CallerMeta>) {
           const job = await rt.store.getJob(ctx.params.id);
           if (!job || !canSee(ctx.meta.caller, job)) throw blacktreeError("JOB_NOT_FOUND", `No job '${ctx.params.id}'`);
+          const follow = ctx.params.follow === "1" || ctx.params.follow === "true";
+          // A stream token opens the stream (follow=1), not the JSON answer.
+          if (!follow && ctx.params.$req.$grant) throw blacktreeError("UNAUTHORIZED", "A stream token is accepted by the stream routes only (here: follow=1); use an API key");
+          if (follow) {
+            const header = ctx.params.$req.headers["last-event-id"];
+            const after = parseLogPosition(typeof header === "string" && header !== "" ? header : ctx.params.$req.query?.lastEventId);
+            if (after === "invalid") throw blacktreeError("VALIDATION_FAILED", "Last-Event-ID must be a log position of this stream", { fields: [{ field: "Last-Event-ID", message: "must be <attempt>:<line>" }] });
+            await streams.tail.ready();
+            const sink = openStream(ctx.params, "logs");
+            followJobLogs({ store: rt.store, watch: logWatch! }, job.id, after, sink).catch((err) => {
+              this.logger.warn(`⚠️ log stream of ${job.id} stopped: ${describeError(err).message}`);
+              sink.cut("store unavailable");
+            });
+            return null;
+          }
           const attempts = await rt.store.getAttempts(job.id);
           const out = [];
           for (const a of attempts) {
@@ -367,7 +388,10 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         visibility: "published",
         async handler(ctx: Context<{ lines?: unknown }, { worker: WorkerCall }>) {
           const lines = Array.isArray(ctx.params.lines) ? ctx.params.lines.filter((l): l is string => typeof l === "string").slice(0, 1000).map((l) => l.slice(0, 4096)) : [];
-          return ctx.call("lifecycle.workerLog", { ...ctx.meta.worker, lines });
+          const done = await ctx.call("lifecycle.workerLog", { ...ctx.meta.worker, lines });
+          // Followers on this node read the new lines now (on other nodes at their next poll).
+          logWatch?.kick(ctx.meta.worker.jobId);
+          return done;
         },
       },
     },
@@ -416,6 +440,10 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     created(this: any) {
       bindMetricsStore(rt.store);
       streams.tail = new EventTail(rt.store, streams.settings, (err) => this.logger.warn(`⚠️ event tail: ${describeError(err).message}`));
+      logWatch = new LogWatch(streams.settings.pollMs);
+      // A job's events (a state change, the end) wake its log followers too.
+      const watch = logWatch;
+      streams.tail.subscribe({ needsMeta: false, accepts: (e) => watch.has(e.jobId), deliver: (e) => watch.kick(e.jobId) });
       // moleculer-web logs `originalUrl`: set it without the stream token (the query is parsed from `url`).
       this.server = http.createServer((req: Req, res: Res) => {
         req.originalUrl = redactTokenInUrl(req.url ?? "/");
@@ -448,6 +476,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     stopped(this: any) {
       sharedLimit?.close();
       streams.tail.stop();
+      logWatch?.stop();
       // Open streams would hold the server open; their clients resume with Last-Event-ID elsewhere.
       for (const sink of openStreams) sink.close();
       const server: http.Server = this.server;

@@ -48,8 +48,10 @@ export class WorkerCallbacks {
 
   async log(call: WorkerCall & { lines: string[] }): Promise<void> {
     const { job, attempt } = await this.live(call);
-    const text = [attempt.log, ...call.lines].filter((l) => l !== null).join("\n");
-    await this.c.store.updateAttempt(job.id, attempt.attempt, { log: tail(text), heartbeatAt: this.c.now() }, { onlyIfState: ["launching", "running"] });
+    // Counted as stored: a posted line with newlines is several lines of the log.
+    const lines = call.lines.flatMap((l) => l.split(/\r?\n/));
+    const text = [attempt.log, ...lines].filter((l) => l !== null).join("\n");
+    await this.c.store.updateAttempt(job.id, attempt.attempt, { log: tail(text), logLines: attempt.logLines + lines.length, heartbeatAt: this.c.now() }, { onlyIfState: ["launching", "running"] });
   }
 
   /**

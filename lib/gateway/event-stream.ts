@@ -127,7 +127,7 @@ export interface JobMeta {
   deploymentId: string | null;
 }
 
-interface TailSubscriber {
+export interface TailSubscriber {
   /** Whether `accepts` looks at the job's type or deployment. */
   readonly needsMeta: boolean;
   accepts(e: JobEvent, meta: JobMeta | null): boolean;
@@ -322,6 +322,7 @@ export async function streamJobEvents(deps: StreamDeps, jobId: string, after: nu
     sink.cut("store unavailable");
     throw err;
   }
+  if (sink.closed) return;
   // By position: an event not yet given one (PostgreSQL, committed a moment ago) comes from the tail.
   for (const e of history.filter((h) => h.seq > 0).sort((a, b) => a.seq - b.seq)) take(e);
   sub.goLive((e) => {

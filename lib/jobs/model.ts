@@ -73,6 +73,8 @@ export interface Attempt {
   reason: string | null;
   result: JobResult | null;
   log: string | null;
+  /** Lines the worker posted so far; `log` keeps the last of them (each line's number within the attempt is known from this). */
+  logLines: number;
 }
 
 /** One row of the outbox: the job's history and the feed of every status sink. */

@@ -49,6 +49,8 @@ export interface AttemptPatch {
   reason?: string | null;
   result?: JobResult | null;
   log?: string | null;
+  /** Lines posted so far (the stored log keeps the last 64 kB of them). */
+  logLines?: number;
   target?: string;
   /** Changes with `target` when a launch falls back to another target. */
   key?: string;

@@ -56,11 +56,12 @@ export interface AttemptRow {
   reason: string | null;
   result: string | null;
   log: string | null;
+  log_lines: number;
 }
 
 export const ATTEMPT_COLUMNS: readonly (keyof AttemptRow)[] = [
   "job_id", "attempt", "target", "key", "handle", "state", "launched_at", "started_at",
-  "ended_at", "heartbeat_at", "exit_code", "outcome", "reason", "result", "log",
+  "ended_at", "heartbeat_at", "exit_code", "outcome", "reason", "result", "log", "log_lines",
 ];
 
 export interface EventRow {
@@ -117,6 +118,7 @@ export function toAttempt(r: AttemptRow): Attempt {
     reason: r.reason,
     result: fromJson(r.result),
     log: r.log,
+    logLines: Number(r.log_lines ?? 0),
   };
 }
 
@@ -256,6 +258,7 @@ export const ATTEMPT_PATCH_COLUMNS: Record<keyof AttemptPatch, [string, Encoder]
   reason: ["reason", plain],
   result: ["result", toJson],
   log: ["log", plain],
+  logLines: ["log_lines", plain],
   target: ["target", plain],
   key: ["key", plain],
 };

@@ -205,6 +205,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 5,
+    name: "attempts: lines of log posted",
+    statements() {
+      // Lines the worker posted so far: the stored log keeps only its tail, and a log follower
+      // resuming needs each line's number within the attempt.
+      return [`ALTER TABLE attempts ADD COLUMN log_lines INTEGER NOT NULL DEFAULT 0`];
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

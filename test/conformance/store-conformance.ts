@@ -423,6 +423,7 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
           reason: null,
           result: null,
           log: null,
+          logLines: 0,
         };
         expect(claims).toStrictEqual([{ job: expectedJob, attempt: expectedAttempt }]);
         expect(await store.getJob(job.id)).toStrictEqual(expectedJob);
@@ -578,6 +579,7 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
           reason: "done",
           result: { imageUrl: "registry/app:1" },
           log: "line 1\nline 2",
+          logLines: 2,
           target: "docker-2",
         };
         const updated = await store.updateAttempt(job.id, 1, patch);
@@ -762,6 +764,15 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
         expect(await store.readEvents(all[0].seq, 1)).toStrictEqual([all[1]]);
         expect(await store.readEvents(all[2].seq, 10)).toEqual([]);
         expect(await store.readEvents(0, 0)).toEqual([]);
+      });
+
+      it("names the position of the newest event readEvents can return (0 before any)", async () => {
+        expect(await store.lastEventSeq()).toBe(0);
+        const a = await create({}, T0);
+        await store.transition(a.id, { from: "queued", to: "cancelled", now: T0 + 1 });
+        const all = await store.readEvents(0, 100);
+        expect(await store.lastEventSeq()).toBe(all[all.length - 1].seq);
+        expect(await store.readEvents(await store.lastEventSeq(), 10)).toEqual([]);
       });
 
       it("keeps a cursor per sink: 0 until set, then the last value set", async () => {
