@@ -56,6 +56,8 @@ function cli(args: string[], opts: { env?: Record<string, string>; input?: strin
 /** A script job: its source runs as the worker (`report`/`sleep` are there, see the script plugin). */
 const scriptArgs = (source: string, deployment: string) => ["--type", "script", "--deployment-id", deployment, "--param", `script=${source}`];
 const OK_SCRIPT = `(async () => { await report("started"); console.log("hello from the h14d worker"); await sleep(300); console.log("second line"); })()`;
+/** Posts a line through the worker callback (as the build worker does), then runs a while: the line is live before the end. */
+const LIVE_SCRIPT = `(async () => { await report("started"); await report("log", { lines: ["live line from the worker"] }); await sleep(1500); })()`;
 const FAIL_SCRIPT = `console.log("about to fail"); process.exit(3)`;
 const LONG_SCRIPT = `(async () => { await report("started"); setInterval(() => {}, 1000); })()`;
 
@@ -95,6 +97,8 @@ describe("submit --watch", () => {
   test("prints each state and the log tail, and exits 0 for succeeded", async () => {
     const r = await cli(["submit", ...scriptArgs(OK_SCRIPT, "cli-ok"), "--watch"]);
     expect(r.code).toBe(0);
+    // Both streams were there: nothing to warn about.
+    expect(r.stderr).toBe("");
     const id = /submitted (job_[0-9a-f]+)/.exec(r.stdout)![1];
     const states = await statesOf(id);
     expect(states[states.length - 1]).toBe("succeeded");
@@ -124,6 +128,16 @@ describe("submit --watch", () => {
     const events = lines.filter((l) => l.type === "event");
     expect(events.map((e) => e.seq)).toEqual((await job(id)).history.map((e: any) => e.seq));
     expect(lines.filter((l) => l.type === "log").map((l) => l.line)).toEqual(expect.arrayContaining(["hello from the h14d worker", "second line"]));
+  });
+
+  test("log lines arrive while the job runs", async () => {
+    const r = await cli(["--json", "submit", ...scriptArgs(LIVE_SCRIPT, "cli-live"), "--watch"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const live = lines.findIndex((l) => l.type === "log" && l.line === "live line from the worker");
+    const done = lines.findIndex((l) => l.type === "event" && l.to === "succeeded");
+    expect(live).toBeGreaterThan(0);
+    expect(live).toBeLessThan(done);
   });
 
   test("a body from a file (or stdin) with flags over it", async () => {
