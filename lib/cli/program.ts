@@ -17,6 +17,7 @@ interface GlobalOptions {
   keyFile?: string;
   json?: boolean;
   color: boolean;
+  reconnectTimeout?: number;
 }
 
 export interface RunOptions {
@@ -68,6 +69,7 @@ function buildProgram(io: CliIo, run: RunOptions, setCode: (code: number | null)
     .option("--key-file <file>", "read the API key from a file (e.g. data/admin.key)")
     .option("--json", "machine-readable output on stdout (progress and messages on stderr)")
     .option("--no-color", "no colours")
+    .option("--reconnect-timeout <seconds>", "how long a cut event or log stream is retried before giving up (exit 7)", seconds, 30)
     .showHelpAfterError("(run with --help for usage)")
     .showSuggestionAfterError(true)
     .exitOverride()
@@ -86,6 +88,7 @@ function buildProgram(io: CliIo, run: RunOptions, setCode: (code: number | null)
       out,
       g,
       client: () => new ApiClient(g.url ?? io.env.BLACKTREE_URL ?? DEFAULT_URL, apiKey(g, io)),
+      reconnectBudgetMs: (g.reconnectTimeout ?? 30) * 1000,
     };
   };
   const action =
@@ -131,7 +134,7 @@ function buildProgram(io: CliIo, run: RunOptions, setCode: (code: number | null)
           else ctx.out.data(res);
         } else ctx.out.line(`${res.created ? "✅ submitted" : "⚠️ already submitted:"} ${res.job.id} (${res.job.type}${res.job.deploymentId ? `, deployment ${res.job.deploymentId}` : ""}) ${res.job.state}`);
         if (!opts.watch) return EXIT.ok;
-        return watchJob(client, ctx.out, res.job.id, { logs: opts.logs !== false, signal: run.signal });
+        return watchJob(client, ctx.out, res.job.id, { logs: opts.logs !== false, signal: run.signal, reconnectBudgetMs: ctx.reconnectBudgetMs });
       }),
     );
 
@@ -141,7 +144,7 @@ function buildProgram(io: CliIo, run: RunOptions, setCode: (code: number | null)
     .argument("<id>", "job id")
     .option("--no-logs", "no log tail")
     .addHelpText("after", `\nExit codes: ${EXIT.ok} succeeded, ${EXIT.failed} failed, ${EXIT.timedOut} timed out, ${EXIT.cancelled} cancelled, ${EXIT.rejected} rejected, ${EXIT.api} refused by the API, ${EXIT.connection} node unreachable / stream cut too long, ${EXIT.usage} usage.`)
-    .action(action(async (ctx, id: string, opts: { logs: boolean }) => watchJob(ctx.client(), ctx.out, id, { logs: opts.logs !== false, signal: run.signal })));
+    .action(action(async (ctx, id: string, opts: { logs: boolean }) => watchJob(ctx.client(), ctx.out, id, { logs: opts.logs !== false, signal: run.signal, reconnectBudgetMs: ctx.reconnectBudgetMs })));
 
   program
     .command("logs")
@@ -159,7 +162,7 @@ function buildProgram(io: CliIo, run: RunOptions, setCode: (code: number | null)
               if (msg.event !== "log") return;
               const { attempt, line } = JSON.parse(msg.data) as { attempt: number; line: string };
               print(attempt, line);
-            }, { query: { follow: 1 }, signal: run.signal, onReconnect: (n) => ctx.out.note(`🔄 log stream cut: reconnecting (${n})`) });
+            }, { query: { follow: 1 }, signal: run.signal, reconnectBudgetMs: ctx.reconnectBudgetMs, onReconnect: (n) => ctx.out.note(`🔄 log stream cut: reconnecting (${n})`) });
           } catch (err) {
             // A node without the live log: follow it by polling instead.
             if (!(err instanceof NotAStream)) throw err;
@@ -236,7 +239,7 @@ function buildProgram(io: CliIo, run: RunOptions, setCode: (code: number | null)
           else ctx.out.data(res);
         } else ctx.out.line(`✅ ${res.job.id} ${res.job.state} (attempt ${res.job.attempt + 1} next)`);
         if (!opts.watch) return EXIT.ok;
-        return watchJob(client, ctx.out, res.job.id, { logs: opts.logs !== false, signal: run.signal });
+        return watchJob(client, ctx.out, res.job.id, { logs: opts.logs !== false, signal: run.signal, reconnectBudgetMs: ctx.reconnectBudgetMs });
       }),
     );
 
@@ -326,6 +329,12 @@ function apiKey(g: GlobalOptions, io: CliIo): string | null {
     }
   }
   return io.env.BLACKTREE_API_KEY || null;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a number of seconds above 0");
+  return n;
 }
 
 function integer(value: string): number {

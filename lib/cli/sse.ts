@@ -47,7 +47,7 @@ export async function followStream(client: ApiClient, route: string, onMessage: 
     if (downSince !== null) {
       if (Date.now() - downSince > budget) {
         const why = lastError instanceof Error ? lastError.message : "the stream kept closing";
-        throw new CliError(`the event stream ${route} stayed cut for ${Math.round(budget / 1000)} s: ${why}`, EXIT.connection);
+        throw new CliError(`the event stream ${route} stayed cut for ${budget / 1000} s: ${why}`, EXIT.connection);
       }
       await sleep(Math.min(250 * 2 ** Math.min(reconnects, 3), 2_000), opts.signal);
       reconnects++;

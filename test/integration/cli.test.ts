@@ -398,6 +398,34 @@ describe("watch through a cut connection", () => {
       proxy.close();
     }
   });
+  test("a node that stays away past --reconnect-timeout: exit 7, naming the stream", async () => {
+    const sub = await cli(["--json", "submit", ...scriptArgs(LONG_SCRIPT, "cli-gone")]);
+    const id = JSON.parse(sub.stdout).job.id as string;
+    const sockets = new Set<net.Socket>();
+    // Forwards until the first job event went through, then goes away for good.
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(new URL(node.url).port), "127.0.0.1");
+      sockets.add(client).add(upstream);
+      client.pipe(upstream);
+      upstream.on("data", (d) => {
+        client.write(d);
+        if (/\nevent: job\n/.test(d.toString("utf8"))) {
+          proxy.close();
+          for (const s of sockets) s.destroy();
+        }
+      });
+      client.on("error", () => undefined);
+      upstream.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", () => resolve()));
+    const url = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const started = Date.now();
+    const r = await cli(["--reconnect-timeout", "2", "watch", id, "--no-logs"], { url });
+    expect(r.code).toBe(7);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(r.stderr).toMatch(new RegExp(`the event stream /api/jobs/${id}/events stayed cut for 2 s: cannot reach ${url}: ECONNREFUSED`));
+    expect((await cli(["cancel", id])).code).toBe(0);
+  });
 });
 
 describe("keys hash", () => {
