@@ -1,46 +1,26 @@
-import { ServiceBroker } from "moleculer";
-import { brokerConfig } from "../moleculer.config";
-import { describeError } from "../lib/errors";
-import { createRuntime } from "../lib/runtime";
-import { nodeServices } from "../services";
+#!/usr/bin/env node
+import { runCli } from "../lib/cli";
 
-/** `npm start`: loads config and plugins first (a bad plugin stops start-up with its code), then starts the broker. */
-async function main() {
-  const rt = await createRuntime();
-  const broker = new ServiceBroker(brokerConfig(rt.env));
-  for (const schema of nodeServices(rt)) broker.createService(schema);
-  try {
-    await broker.start();
-  } catch (err) {
-    // A service that cannot start (the gateway's port taken, RabbitMQ unreachable): whatever did start stops too.
-    await broker.stop().catch(() => undefined);
-    await rt.store.close().catch(() => undefined);
-    throw err;
-  }
-  const services = rt.env.services?.join(", ") ?? "all services";
-  broker.logger.info(`✅ Blacktree Orchestrator (${rt.env.mode}) running ${services} with the ${rt.store.dialect} store; gateway on http://127.0.0.1:${rt.env.port}`);
-  if (rt.generatedAdminKeyFile) {
-    // The key itself is never logged: the line says where it is and how to use it.
-    broker.logger.info(`✅ generated an admin API key into ${rt.generatedAdminKeyFile} (mode 0600). Try: KEY=$(cat ${rt.generatedAdminKeyFile}); curl -H "Authorization: Bearer $KEY" http://127.0.0.1:${rt.env.port}/api/jobs`);
-  }
+/**
+ * `blacktree`: the CLI (lib/cli). With no command it starts the node, as `npm start` and the
+ * container image have always run this file.
+ */
+const argv = process.argv.slice(2);
+const serve = async () => (await import("./serve")).serve();
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    broker.logger.info(`🔄 ${signal}: stopping (running workers are left to finish and are adopted on the next start)`);
-    await broker.stop();
-    await rt.store.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+if (argv.length === 0) {
+  void serve();
+} else {
+  const interrupt = new AbortController();
+  // The first Ctrl-C stops a watch cleanly (exit 130); a second one is the default: exit at once.
+  process.once("SIGINT", () => interrupt.abort());
+  runCli(argv, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, { signal: interrupt.signal, serve }).then(
+    (code) => {
+      if (code !== null) process.exit(code);
+    },
+    (err) => {
+      process.stderr.write(`❌ ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
 }
-
-main().catch((err) => {
-  const e = describeError(err);
-  const fields = (err as { data?: { fields?: Array<{ field: string; message: string }> } }).data?.fields;
-  process.stderr.write(`❌ Blacktree Orchestrator failed to start: ${e.type}: ${e.message}\n`);
-  for (const f of fields ?? []) process.stderr.write(`   - ${f.field}: ${f.message}\n`);
-  process.exit(1);
-});

@@ -4,7 +4,7 @@ import path from "node:path";
 import { blacktreeError } from "../errors";
 import type { Mode } from "../config/env";
 import { isRole, Role } from "./roles";
-import { loadGeneratedSecret, secretFromEnv } from "./secret-file";
+import { loadGeneratedSecret, readGeneratedSecret, secretFromEnv } from "./secret-file";
 
 export interface Caller {
   /** The key's name: recorded as a job's `submittedBy`. */
@@ -55,16 +55,53 @@ export class ApiKeys {
   }
 }
 
-/** `name:role:key,…` (BLACKTREE_API_KEYS): plain keys, hashed as they are read. */
+/** Marks a BLACKTREE_API_KEYS entry that carries the key's hash instead of the key (`blacktree keys hash` prints it). */
+export const HASHED_ENTRY_MARK = "hmac";
+
+/**
+ * `name:role:key,…` (BLACKTREE_API_KEYS): plain keys, hashed as they are read, or
+ * `name:role:hmac:<64 hex>` entries holding a hash made with this install's pepper, so the
+ * environment need not hold the key itself.
+ */
 export function addKeysFromSpec(keys: ApiKeys, spec: string): void {
   for (const entry of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
-    const [name, role, key, extra] = entry.split(":");
-    if (extra !== undefined || !name || !role || !key) throw keysInvalid("entries must be name:role:key");
-    if (!NAME.test(name)) throw keysInvalid(`API key name '${name}' must be 1-64 letters, digits or . _ -`);
-    if (!isRole(role)) throw keysInvalid(`API key '${name}' has role '${role}': must be submitter, operator or admin`);
-    if (key.length < MIN_KEY_LENGTH) throw keysInvalid(`API key '${name}' must be at least ${MIN_KEY_LENGTH} characters`);
-    keys.add(name, role, keys.hash(key));
+    const parts = entry.split(":");
+    const [name, role, key] = parts;
+    if (parts.length === 4 && key === HASHED_ENTRY_MARK) {
+      if (!/^[0-9a-f]{64}$/.test(parts[3])) throw keysInvalid(`API key '${name}': a hashed entry is name:role:${HASHED_ENTRY_MARK}:<64 hex digits>`);
+      checkNameAndRole(name, role);
+      keys.add(name!, role as Role, Buffer.from(parts[3], "hex"));
+      continue;
+    }
+    if (parts.length !== 3 || !name || !role || !key) throw keysInvalid(`entries must be name:role:key (or name:role:${HASHED_ENTRY_MARK}:<hash>)`);
+    checkNameAndRole(name, role);
+    checkKey(name, key);
+    keys.add(name, role as Role, keys.hash(key));
   }
+}
+
+/**
+ * The BLACKTREE_API_KEYS entry for a key, hashed with `pepper`; its hash part is also what a
+ * `DATA_DIR/api-keys` line (`name:role:<hex>`) holds. Checks the entry as a node would.
+ */
+export function hashedKeyEntry(pepper: Buffer, name: string, role: string, key: string): string {
+  checkNameAndRole(name, role);
+  checkKey(name, key);
+  return `${name}:${role}:${HASHED_ENTRY_MARK}:${new ApiKeys(pepper).hash(key).toString("hex")}`;
+}
+
+/** A new random API key (as the development admin key is made). */
+export function generateApiKey(): string {
+  return `bt_${randomBytes(24).toString("base64url")}`;
+}
+
+function checkNameAndRole(name: string | undefined, role: string | undefined): asserts role is Role {
+  if (!name || !NAME.test(name)) throw keysInvalid(`API key name '${name ?? ""}' must be 1-64 letters, digits or . _ -`);
+  if (!role || !isRole(role)) throw keysInvalid(`API key '${name}' has role '${role}': must be submitter, operator or admin`);
+}
+
+function checkKey(name: string, key: string): void {
+  if (key.length < MIN_KEY_LENGTH) throw keysInvalid(`API key '${name}' must be at least ${MIN_KEY_LENGTH} characters`);
 }
 
 /** The keys file: one `name:role:<hex hmac>` a line (hashes only, never keys). */
@@ -105,7 +142,7 @@ export function loadApiKeys(opts: { spec: string | null; file: string; pepper: s
       fields: [{ field: "BLACKTREE_API_KEYS", message: "is required in production mode" }],
     });
   }
-  const key = `bt_${randomBytes(24).toString("base64url")}`;
+  const key = generateApiKey();
   const keyFile = path.join(opts.dataDir, ADMIN_KEY_FILE);
   fs.writeFileSync(keyFile, key + "\n", { mode: 0o600 });
   fs.mkdirSync(path.dirname(opts.file), { recursive: true });
@@ -117,6 +154,16 @@ export function loadApiKeys(opts: { spec: string | null; file: string; pepper: s
 function loadPepper(configured: string | null, dataDir: string): Buffer {
   if (configured) return secretFromEnv(configured, "BLACKTREE_API_KEY_PEPPER");
   return loadGeneratedSecret(dataDir, PEPPER_FILE);
+}
+
+/**
+ * The pepper a node with this environment uses, for tools that hash keys for it: the
+ * configured one, else DATA_DIR's generated file — never generated here (a new pepper would
+ * match no node), so null when there is none yet.
+ */
+export function existingPepper(configured: string | null, dataDir: string): Buffer | null {
+  if (configured) return secretFromEnv(configured, "BLACKTREE_API_KEY_PEPPER");
+  return readGeneratedSecret(dataDir, PEPPER_FILE);
 }
 
 function keysInvalid(message: string, variable = "BLACKTREE_API_KEYS") {

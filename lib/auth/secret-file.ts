@@ -35,6 +35,11 @@ export function loadGeneratedSecret(dataDir: string, name: string): Buffer {
   return secret;
 }
 
+/** A generated secret that already exists (null when its file does not), checked as at start-up. */
+export function readGeneratedSecret(dataDir: string, name: string): Buffer | null {
+  return readSecretFile(path.join(dataDir, name));
+}
+
 /** The file's secret, or null when the file does not exist. */
 function readSecretFile(file: string): Buffer | null {
   let text: string;
