@@ -146,17 +146,20 @@ export class PostgresJobStore implements JobStore {
 
   async createJob(input: NewJob, now = this.now()): Promise<{ job: Job; created: boolean }> {
     checkInitial(input);
-    return this.write(async (q, change) => this.insertJob(q, change, input, now));
+    return this.write(async (q, change) => this.insertJob(q, change, input, now), { oneStatement: true });
   }
 
   async createJobs(inputs: NewJob[], now = this.now()): Promise<Array<{ job: Job; created: boolean }>> {
     inputs.forEach(checkInitial);
     if (inputs.length === 0) return [];
-    return this.write(async (q, change) => {
-      const out = [];
-      for (const input of inputs) out.push(await this.insertJob(q, change, input, now));
-      return out;
-    });
+    return this.write(
+      async (q, change) => {
+        const out = [];
+        for (const input of inputs) out.push(await this.insertJob(q, change, input, now));
+        return out;
+      },
+      { oneStatement: inputs.length === 1 },
+    );
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -292,6 +295,27 @@ export class PostgresJobStore implements JobStore {
   }
 
   async updateAttempt(jobId: string, attempt: number, patch: AttemptPatch, opts: { event?: EventInput; onlyIfState?: readonly AttemptState[] } = {}): Promise<Attempt | null> {
+    const movesWake = patch.heartbeatAt !== undefined || patch.startedAt !== undefined;
+    if (!movesWake) {
+      // Nothing to compute from the row first: the check, the update and its event in one statement.
+      const { values, p } = numbered();
+      const set = assignments(patch, ATTEMPT_PATCH_COLUMNS, p);
+      if (set) {
+        const steps = [`u AS (UPDATE attempts SET ${set.slice(2)} WHERE job_id = ${p(jobId)} AND attempt = ${p(attempt)}${opts.onlyIfState ? ` AND state = ANY(${p(opts.onlyIfState)}::text[])` : ""} RETURNING *)`];
+        if (opts.event) {
+          steps.push(`e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at)
+            SELECT job_id, ${p(opts.event.kind ?? "attempt.updated")}, NULL, NULL, attempt, ${p(JSON.stringify(opts.event.data ?? {}))}, ${p(this.now())} FROM u)`);
+        }
+        return this.write(
+          async (q, change) => {
+            const row = await q.one<AttemptRow>(`WITH ${steps.join(", ")} SELECT * FROM u`, values);
+            if (row && patch.state !== undefined) change.jobIds.push(jobId);
+            return row ? toAttempt(row) : null;
+          },
+          { oneStatement: true },
+        );
+      }
+    }
     return this.write(async (q, change) => {
       const row = await q.one<JobRow & Record<string, unknown>>(`SELECT j.*, ${PREFIXED_ATTEMPT} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.job_id = $1 AND a.attempt = $2 FOR UPDATE OF a`, [jobId, attempt]);
       const current = row && attemptOf(row);
@@ -303,7 +327,7 @@ export class PostgresJobStore implements JobStore {
       const steps: string[] = [];
       if (set) steps.push(`u AS (UPDATE attempts SET ${set.slice(2)} WHERE job_id = ${p(jobId)} AND attempt = ${p(attempt)})`);
       // A sign of life moves the current attempt's deadlines, so the job's wake-up with them.
-      if ((patch.heartbeatAt !== undefined || patch.startedAt !== undefined) && row.attempt === attempt) {
+      if (movesWake && row.attempt === attempt) {
         const wake = wakeAt(toJob(row), updated);
         noteWake(change, wake);
         steps.push(`w AS (UPDATE jobs SET wake_at = ${p(wake)} WHERE id = ${p(jobId)})`);
@@ -356,16 +380,17 @@ export class PostgresJobStore implements JobStore {
            ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *`,
         [now + leaseMs, now, Math.max(0, Math.trunc(limit))],
       ),
+      { oneStatement: true },
     );
     return rows.map(toEffect).sort((x, y) => x.id - y.id);
   }
 
   async completeEffect(id: number, now = this.now()): Promise<void> {
-    await this.write((q) => q.all("UPDATE effects SET done_at = $1, leased_until = NULL WHERE id = $2", [now, id]));
+    await this.write((q) => q.all("UPDATE effects SET done_at = $1, leased_until = NULL WHERE id = $2", [now, id]), { oneStatement: true });
   }
 
   async failEffect(id: number, error: string, retryAt: number, countsAsTry = true): Promise<void> {
-    await this.write((q) => q.all("UPDATE effects SET tries = tries + $1, last_error = $2, run_after = $3, leased_until = NULL WHERE id = $4", [countsAsTry ? 1 : 0, error.slice(0, 1000), retryAt, id]));
+    await this.write((q) => q.all("UPDATE effects SET tries = tries + $1, last_error = $2, run_after = $3, leased_until = NULL WHERE id = $4", [countsAsTry ? 1 : 0, error.slice(0, 1000), retryAt, id]), { oneStatement: true });
   }
 
   async addEffects(jobId: string, effects: EffectInput[]): Promise<void> {
@@ -381,12 +406,13 @@ export class PostgresJobStore implements JobStore {
          WHERE leases.holder = excluded.holder OR leases.expires_at <= $4 RETURNING holder`,
         [name, holder, now + ttlMs, now],
       ),
+      { oneStatement: true },
     );
     return row?.holder === holder;
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {
-    await this.write((q) => q.all("DELETE FROM leases WHERE name = $1 AND holder = $2", [name, holder]));
+    await this.write((q) => q.all("DELETE FROM leases WHERE name = $1 AND holder = $2", [name, holder]), { oneStatement: true });
   }
 
   onCommit(listener: (change: StoreChange) => void): () => void {
@@ -434,7 +460,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async setCursor(sink: string, seq: number): Promise<void> {
-    await this.write((q) => q.all("INSERT INTO sink_cursors (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq", [sink, seq]));
+    await this.write((q) => q.all("INSERT INTO sink_cursors (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq", [sink, seq]), { oneStatement: true });
   }
 
   async addDeadLetter(letter: NewDeadLetter): Promise<{ letter: DeadLetter; created: boolean }> {
@@ -459,14 +485,15 @@ export class PostgresJobStore implements JobStore {
   }
 
   async markDeadLetterReplayed(id: string, now = this.now()): Promise<DeadLetter | null> {
-    const row = await this.write((q) => q.one<DeadLetterRow>("UPDATE dead_letters SET replayed_at = $1, replay_count = replay_count + 1 WHERE id = $2 RETURNING *", [now, id]));
+    const row = await this.write((q) => q.one<DeadLetterRow>("UPDATE dead_letters SET replayed_at = $1, replay_count = replay_count + 1 WHERE id = $2 RETURNING *", [now, id]), { oneStatement: true });
     return row ? toDeadLetter(row) : null;
   }
 
   // ---- inside transactions ----
 
   private async insertJob(q: Tx, change: StoreChange, input: NewJob, now: number): Promise<{ job: Job; created: boolean }> {
-    // The row, its wake-up and its first event in one statement: all depend only on the input.
+    // The row, its wake-up, secrets, first event and effects in one statement: all depend
+    // only on the input (a job alone is then written without BEGIN and COMMIT).
     const shape = newJobShape(input, now);
     const wake = wakeAt(shape, null);
     const { values, p } = numbered();
@@ -481,14 +508,16 @@ export class PostgresJobStore implements JobStore {
        SELECT id, ${p(input.state === "rejected" ? "job.rejected" : "job.created")}, NULL, state, NULL,
          ${p(JSON.stringify({ type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.state === "rejected" ? { snapshot: snapshotOf(shape) } : {}) }))}, ${p(now)} FROM j)`,
     ];
+    const secrets = Object.entries(input.secrets);
+    if (secrets.length) {
+      const sealed = secrets.map(([name, value]) => this.secretBox().seal(value, secretContext(input.id, name)));
+      steps.push(`s AS (INSERT INTO job_secrets (job_id, name, value) SELECT ${p(input.id)}, name, value FROM unnest(${p(secrets.map(([name]) => name))}::text[], ${p(sealed)}::text[]) AS x(name, value) WHERE EXISTS (SELECT 1 FROM j))`);
+    }
     if (input.effects?.length) steps.push(effectsStep(p, input.id, input.effects, now, "EXISTS (SELECT 1 FROM j)"));
     const row = await q.one<JobRow>(`WITH ${steps.join(", ")} SELECT * FROM j`, values);
     if (!row) return { job: toJob((await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1", [input.id]))!), created: false };
     const job = toJob(row);
     noteWake(change, wake);
-    for (const [name, value] of Object.entries(input.secrets)) {
-      await q.all("INSERT INTO job_secrets (job_id, name, value) VALUES ($1, $2, $3)", [input.id, name, this.secretBox().seal(value, secretContext(input.id, name))]);
-    }
     if (input.effects?.length) change.effects = true;
     changed(change, job);
     return { job, created: true };
@@ -592,7 +621,7 @@ export class PostgresJobStore implements JobStore {
          ) p WHERE e.seq = p.seq`,
         [PLACE_BATCH],
       );
-    }, false);
+    }, { announce: false });
   }
 
   // ---- plumbing ----
@@ -622,18 +651,22 @@ export class PostgresJobStore implements JobStore {
     }
   }
 
-  /** One transaction, run again when it lost to a concurrent one; listeners hear what it changed once it committed. */
-  private async write<T>(fn: (q: Tx, change: StoreChange) => Promise<T>, announce = true): Promise<T> {
+  /**
+   * One transaction, run again when it lost to a concurrent one; listeners hear what it
+   * changed once it committed. `oneStatement`: `fn` sends a single statement, atomic by
+   * itself, so BEGIN and COMMIT (two round trips) are left out.
+   */
+  private async write<T>(fn: (q: Tx, change: StoreChange) => Promise<T>, { announce = true, oneStatement = false } = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const change: StoreChange = { jobIds: [], states: [], effects: false, wakeAt: null };
       const client = await this.connect();
       let result: T;
       try {
-        await client.query("BEGIN");
+        if (!oneStatement) await client.query("BEGIN");
         result = await fn(txOf(client), change);
-        await client.query("COMMIT");
+        if (!oneStatement) await client.query("COMMIT");
       } catch (err) {
-        await client.query("ROLLBACK").catch(() => undefined);
+        if (!oneStatement) await client.query("ROLLBACK").catch(() => undefined);
         client.release();
         const code = (err as { code?: string }).code;
         if ((code === "40001" || code === "40P01") && attempt < TX_TRIES) continue;
