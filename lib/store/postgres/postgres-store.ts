@@ -59,6 +59,8 @@ const LOCKS = { migrate: "blacktree.migrate", claim: "blacktree.claim", place: "
 const PLACE_BATCH = 10_000;
 /** Transactions that lost to a concurrent one (serialization failure, deadlock) are run again this often. */
 const TX_TRIES = 5;
+/** Optimistic transitions that found the job changed since they read it are run again this often. */
+const CAS_TRIES = 20;
 
 /** BIGINT columns (epoch ms, sequence numbers) as numbers: they stay below 2^53. */
 const TYPES = {
@@ -206,44 +208,48 @@ export class PostgresJobStore implements JobStore {
   async transition(id: string, req: TransitionRequest): Promise<Job | null> {
     const from: readonly JobState[] = typeof req.from === "string" ? [req.from] : req.from;
     for (const state of from) assertTransition(state, req.to);
-    return this.write(async (q, change) => {
-      const now = req.now ?? this.now();
-      // The job and its current attempt in one read, so that the row is written once, its
-      // wake-up computed here (a second UPDATE per transition doubled row versions and WAL).
-      const row = await q.one<JobRow & Record<string, unknown>>(`SELECT j.*, ${PREFIXED_ATTEMPT} FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt WHERE j.id = $1 FOR NO KEY UPDATE OF j`, [id]);
+    const now = req.now ?? this.now();
+    // Optimistic, without a transaction: read the job and its attempt, decide here (the
+    // wake-up is computed from the row as it will be, so the row is written once), then
+    // write everything in one statement that applies only if the version is still the one
+    // read. A concurrent writer bumped the version: read again. Two round trips instead of
+    // BEGIN, a locking read, the write and COMMIT.
+    for (let tries = 1; ; tries++) {
+      const row = await this.read((q) => q.one<JobRow & Record<string, unknown>>(`SELECT j.*, ${PREFIXED_ATTEMPT} FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt WHERE j.id = $1`, [id]));
       if (!row || !from.includes(row.state as JobState)) return null;
       if (req.expect?.attempt !== undefined && req.expect.attempt !== row.attempt) return null;
       if (req.expect?.version !== undefined && req.expect.version !== row.version) return null;
       const current = toJob(row);
       const next: Job = { ...withPatch(current, req.patch ?? {}), state: req.to, version: current.version + 1, updatedAt: now };
       const attemptPatch = holdAfter(current.state, req.to, req.attempt, now);
-      let attempt = next.attempt === 0 ? null : next.attempt === current.attempt ? attemptOf(row) : await this.selectAttempt(q, id, next.attempt);
+      let attempt = next.attempt === 0 ? null : next.attempt === current.attempt ? attemptOf(row) : await this.getAttempt(id, next.attempt);
       if (attempt && attemptPatch) attempt = withPatch(attempt, attemptPatch);
       const final = FINAL_STATES.includes(req.to);
-      const { values, p } = numbered();
-      const patch = assignments(req.patch ?? {}, JOB_PATCH_COLUMNS, p);
       const wake = wakeAt(next, attempt);
-      noteWake(change, wake);
-      const steps = [`j AS (UPDATE jobs SET state = ${p(req.to)}, version = version + 1, updated_at = ${p(now)}, wake_at = ${p(wake)}${patch} WHERE id = ${p(id)} RETURNING *)`];
+      const { values, p } = numbered();
+      const applied = "EXISTS (SELECT 1 FROM j)";
+      const steps = [`j AS (UPDATE jobs SET state = ${p(req.to)}, version = version + 1, updated_at = ${p(now)}, wake_at = ${p(wake)}${assignments(req.patch ?? {}, JOB_PATCH_COLUMNS, p)} WHERE id = ${p(id)} AND version = ${p(current.version)} RETURNING *)`];
       const attemptSet = attempt && attemptPatch ? assignments(attemptPatch, ATTEMPT_PATCH_COLUMNS, p) : "";
-      if (attemptSet) steps.push(`a AS (UPDATE attempts SET ${attemptSet.slice(2)} WHERE job_id = ${p(id)} AND attempt = ${p(next.attempt)})`);
-      if (final) steps.push(`s AS (DELETE FROM job_secrets WHERE job_id = ${p(id)})`);
-      steps.push(
-        eventStep(p, id, {
-          kind: req.event?.kind ?? `job.${req.to}`,
-          from: current.state,
-          to: req.to,
-          attempt: next.attempt || null,
-          data: { ...(req.event?.data ?? {}), ...(final ? { snapshot: snapshotOf(next) } : {}) },
-          at: now,
-        }),
+      if (attemptSet) steps.push(`a AS (UPDATE attempts SET ${attemptSet.slice(2)} WHERE job_id = ${p(id)} AND attempt = ${p(next.attempt)} AND ${applied})`);
+      if (final) steps.push(`s AS (DELETE FROM job_secrets WHERE job_id = ${p(id)} AND ${applied})`);
+      const event = { kind: req.event?.kind ?? `job.${req.to}`, from: current.state, to: req.to, attempt: next.attempt || null, data: { ...(req.event?.data ?? {}), ...(final ? { snapshot: snapshotOf(next) } : {}) }, at: now };
+      steps.push(eventStep(p, id, event, applied));
+      if (req.effects?.length) steps.push(effectsStep(p, id, req.effects, now, applied));
+      const written = await this.write(
+        async (q, change) => {
+          const out = await q.one<JobRow>(`WITH ${steps.join(", ")} SELECT * FROM j`, values);
+          if (!out) return null;
+          const job = toJob(out);
+          noteWake(change, wake);
+          if (req.effects?.length) change.effects = true;
+          changed(change, job);
+          return job;
+        },
+        { oneStatement: true },
       );
-      if (req.effects?.length) steps.push(effectsStep(p, id, req.effects, now));
-      const job = toJob((await q.one<JobRow>(`WITH ${steps.join(", ")} SELECT * FROM j`, values))!);
-      if (req.effects?.length) change.effects = true;
-      changed(change, job);
-      return job;
-    });
+      if (written) return written;
+      if (tries >= CAS_TRIES) throw blacktreeError("STORE_UNAVAILABLE", `job ${id} changed under ${CAS_TRIES} transitions in a row; try again`);
+    }
   }
 
   async claimJobs(req: ClaimRequest): Promise<Claim[]> {
@@ -749,9 +755,10 @@ function attemptOf(row: Record<string, unknown>): Attempt | null {
   return row.a_job_id === null || row.a_job_id === undefined ? null : toAttempt(unprefix<AttemptRow>(row, "a_"));
 }
 
-/** A CTE step inserting one outbox event. */
-function eventStep(p: (value: unknown) => string, jobId: string, e: Omit<JobEvent, "seq" | "jobId">): string {
-  return `e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at) VALUES (${p(jobId)}, ${p(e.kind)}, ${p(e.from)}, ${p(e.to)}, ${p(e.attempt)}, ${p(JSON.stringify(e.data))}, ${p(e.at)}))`;
+/** A CTE step inserting one outbox event (only when `onlyIf` holds, if given). */
+function eventStep(p: (value: unknown) => string, jobId: string, e: Omit<JobEvent, "seq" | "jobId">, onlyIf?: string): string {
+  return `e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at)
+    SELECT ${p(jobId)}, ${p(e.kind)}, ${p(e.from)}::text, ${p(e.to)}::text, ${p(e.attempt)}::integer, ${p(JSON.stringify(e.data))}, ${p(e.at)}::bigint${onlyIf ? ` WHERE ${onlyIf}` : ""})`;
 }
 
 /** A CTE step inserting a decision's effects (only when `onlyIf` holds, if given). */
