@@ -54,10 +54,13 @@ export function changesService(rt: Runtime): ServiceSchema {
       // Nodes already known (the event above may have fired before this service listened).
       for (const node of this.broker.registry.nodes.toArray() as PeerNode[]) this.refuseBeside(node);
       unsubscribe = rt.store.onCommit((change) => {
-        pending ??= { jobIds: [], states: [], effects: false };
+        pending ??= { jobIds: [], states: [], effects: false, wakeAt: null };
         if (pending.jobIds.length < MAX_IDS) pending.jobIds.push(...change.jobIds.slice(0, MAX_IDS - pending.jobIds.length));
         for (const s of change.states) if (!pending.states.includes(s)) pending.states.push(s);
         pending.effects ||= change.effects;
+        // Unknown stays unknown; otherwise the earliest wake-up of the coalesced commits.
+        if (change.wakeAt === undefined || pending.wakeAt === undefined) pending.wakeAt = undefined;
+        else if (change.wakeAt !== null && (pending.wakeAt === null || change.wakeAt < pending.wakeAt)) pending.wakeAt = change.wakeAt;
         timer ??= setTimeout(() => {
           const out = pending!;
           pending = null;

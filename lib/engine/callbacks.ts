@@ -67,11 +67,11 @@ export class WorkerCallbacks {
   }
 
   private async live(call: WorkerCall): Promise<{ job: Job; attempt: Attempt }> {
-    const job = await this.c.store.getJob(call.jobId);
-    const attempt = job && job.attempt === call.attempt && (job.state === "launching" || job.state === "running") ? await this.c.store.getAttempt(job.id, job.attempt) : null;
-    if (!job || !attempt || (attempt.state !== "launching" && attempt.state !== "running")) throw blacktreeError("FORBIDDEN", "This attempt is no longer live");
-    // A token of an earlier launch of this attempt (before a fallback) is not this launch's.
-    if (attempt.key !== call.key) throw blacktreeError("FORBIDDEN", "This token belongs to an earlier launch of the attempt");
-    return { job, attempt };
+    // By the launch key, job and attempt in one read: a token of an earlier launch of this
+    // attempt (before a fallback moved it to another key) finds nothing.
+    const active = await this.c.store.attemptByKey(call.key);
+    const live = active && active.job.id === call.jobId && active.job.attempt === call.attempt && active.attempt.attempt === call.attempt && (active.job.state === "launching" || active.job.state === "running");
+    if (!active || !live || (active.attempt.state !== "launching" && active.attempt.state !== "running")) throw blacktreeError("FORBIDDEN", "This attempt is no longer live, or the token belongs to an earlier launch of it");
+    return active;
   }
 }

@@ -67,7 +67,10 @@ export class Engine {
     if (this.parts.has("launcher")) this.launcher.wake();
     if (this.parts.has("clock")) {
       if (change.effects) this.effects.kick();
-      this.rearm();
+      // The commit says its earliest wake-up: no need to ask the store (a round trip per
+      // commit on PostgreSQL). Only a notice that does not say asks.
+      if (change.wakeAt === undefined) this.rearm();
+      else if (change.wakeAt !== null) this.timers.armBy(change.wakeAt);
     }
   }
 

@@ -166,8 +166,9 @@ export class Launcher {
   private async request(job: Job, attempt: Attempt): Promise<LaunchRequest> {
     const taskType = this.c.registry.taskType(job.type);
     if (!taskType) throw Object.assign(new Error(`task type '${job.type}' is not loaded on this node`), { type: "LAUNCH_FAILED", retryable: true });
-    const secretNames = Object.keys(await this.c.store.getSecrets(job.id));
     const workload = taskType.def.toWorkload({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: attempt.attempt, params: job.params }, this.c.plugin);
+    // The store is asked only when the workload may fetch secrets (which of them the job holds).
+    const secretNames = workload.secrets?.length ? Object.keys(await this.c.store.getSecrets(job.id)) : [];
     const secrets = (workload.secrets ?? []).filter((s) => secretNames.includes(s));
     return {
       jobId: job.id,

@@ -47,6 +47,11 @@ export class Timers {
     if (next !== null && (this.armedFor === null || next < this.armedFor)) this.arm(next);
   }
 
+  /** A write brought a wake-up at `at`: arms for it when it is sooner than the armed one. */
+  armBy(at: number): void {
+    if (!this.stopped && (this.armedFor === null || at < this.armedFor)) this.arm(at);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);

@@ -83,6 +83,12 @@ export interface StoreChange {
   states: JobState[];
   /** Whether effects were written. */
   effects: boolean;
+  /**
+   * The earliest wake-up (deadline, end of a backoff) the commit wrote, null when none: the
+   * clock re-arms from it without asking the store. Absent when unknown (a notice from a
+   * node that does not send it): the clock then asks.
+   */
+  wakeAt?: number | null;
 }
 
 export interface TransitionRequest {

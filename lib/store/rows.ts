@@ -6,7 +6,7 @@ import { blacktreeError } from "../errors";
 import type { Attempt, AttemptState, Job, JobEvent, NewJob } from "../jobs/model";
 import { INITIAL_STATES } from "../jobs/states";
 import type { JobState } from "../jobs/states";
-import type { AttemptPatch, DeadLetter, Effect, JobPatch } from "./job-store";
+import type { AttemptPatch, DeadLetter, Effect, JobPatch, StoreChange } from "./job-store";
 
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 500;
@@ -141,6 +141,12 @@ export function toEffect(r: EffectRow): Effect {
 /** Claim order: priority first, then oldest, then as stored (jobs of one commit share a millisecond). */
 export function claimOrder(a: JobRow & { stored: number }, b: JobRow & { stored: number }): number {
   return b.priority - a.priority || a.created_at - b.created_at || a.stored - b.stored;
+}
+
+/** Records a wake-up written by the commit `change` collects (the earliest one counts). */
+export function noteWake(change: StoreChange | null, wake: number | null): void {
+  if (!change || wake === null) return;
+  if (change.wakeAt === undefined || change.wakeAt === null || wake < change.wakeAt) change.wakeAt = wake;
 }
 
 /** What a final event records of its job: status sinks build results from this, never from a later row. */

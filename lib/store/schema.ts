@@ -214,6 +214,24 @@ export const MIGRATIONS: readonly Migration[] = [
       return [`ALTER TABLE attempts ADD COLUMN log_lines INTEGER NOT NULL DEFAULT 0`];
     },
   },
+  {
+    version: 6,
+    name: "PostgreSQL: the claim index holds queued jobs only",
+    statements(dialect) {
+      if (dialect !== "postgres") return [];
+      // PostgreSQL writes a new entry in every index for each row version whose indexed
+      // columns changed, and `state` changes on every transition: three claim indexes cost
+      // three entries per transition for jobs long past the queue. One partial index of the
+      // queued jobs serves the claim and the skip-scan of queued types; a job leaving the
+      // queue is no longer written to it.
+      return [
+        `DROP INDEX jobs_claim_idx`,
+        `DROP INDEX jobs_claim_type_idx`,
+        `DROP INDEX jobs_claim_stored_idx`,
+        `CREATE INDEX jobs_queued_idx ON jobs (type, priority DESC, created_at, stored) WHERE state = 'queued'`,
+      ];
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -36,6 +36,8 @@ import {
   encodeCursor,
   EventRow,
   holdAfter,
+  newJobShape,
+  noteWake,
   JOB_PATCH_COLUMNS,
   JobRow,
   pageSize,
@@ -57,6 +59,8 @@ const LOCKS = { migrate: "blacktree.migrate", claim: "blacktree.claim", place: "
 const PLACE_BATCH = 10_000;
 /** Transactions that lost to a concurrent one (serialization failure, deadlock) are run again this often. */
 const TX_TRIES = 5;
+/** Optimistic transitions that found the job changed since they read it are run again this often. */
+const CAS_TRIES = 20;
 
 /** BIGINT columns (epoch ms, sequence numbers) as numbers: they stay below 2^53. */
 const TYPES = {
@@ -144,17 +148,20 @@ export class PostgresJobStore implements JobStore {
 
   async createJob(input: NewJob, now = this.now()): Promise<{ job: Job; created: boolean }> {
     checkInitial(input);
-    return this.write(async (q, change) => this.insertJob(q, change, input, now));
+    return this.write(async (q, change) => this.insertJob(q, change, input, now), { oneStatement: true });
   }
 
   async createJobs(inputs: NewJob[], now = this.now()): Promise<Array<{ job: Job; created: boolean }>> {
     inputs.forEach(checkInitial);
     if (inputs.length === 0) return [];
-    return this.write(async (q, change) => {
-      const out = [];
-      for (const input of inputs) out.push(await this.insertJob(q, change, input, now));
-      return out;
-    });
+    return this.write(
+      async (q, change) => {
+        const out = [];
+        for (const input of inputs) out.push(await this.insertJob(q, change, input, now));
+        return out;
+      },
+      { oneStatement: inputs.length === 1 },
+    );
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -201,32 +208,48 @@ export class PostgresJobStore implements JobStore {
   async transition(id: string, req: TransitionRequest): Promise<Job | null> {
     const from: readonly JobState[] = typeof req.from === "string" ? [req.from] : req.from;
     for (const state of from) assertTransition(state, req.to);
-    return this.write(async (q, change) => {
-      const now = req.now ?? this.now();
-      const current = await q.one<{ state: JobState; attempt: number; version: number }>("SELECT state, attempt, version FROM jobs WHERE id = $1 FOR NO KEY UPDATE", [id]);
-      if (!current || !from.includes(current.state)) return null;
-      if (req.expect?.attempt !== undefined && req.expect.attempt !== current.attempt) return null;
-      if (req.expect?.version !== undefined && req.expect.version !== current.version) return null;
-      const patch = assignments(req.patch ?? {}, JOB_PATCH_COLUMNS, 3);
-      const row = await q.one<JobRow>(`UPDATE jobs SET state = $1, version = version + 1, updated_at = $2${patch.sql} WHERE id = $${patch.next} RETURNING *`, [req.to, now, ...patch.values, id]);
-      const job = toJob(row!);
+    const now = req.now ?? this.now();
+    // Optimistic, without a transaction: read the job and its attempt, decide here (the
+    // wake-up is computed from the row as it will be, so the row is written once), then
+    // write everything in one statement that applies only if the version is still the one
+    // read. A concurrent writer bumped the version: read again. Two round trips instead of
+    // BEGIN, a locking read, the write and COMMIT.
+    for (let tries = 1; ; tries++) {
+      const row = await this.read((q) => q.one<JobRow & Record<string, unknown>>(`SELECT j.*, ${PREFIXED_ATTEMPT} FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt WHERE j.id = $1`, [id]));
+      if (!row || !from.includes(row.state as JobState)) return null;
+      if (req.expect?.attempt !== undefined && req.expect.attempt !== row.attempt) return null;
+      if (req.expect?.version !== undefined && req.expect.version !== row.version) return null;
+      const current = toJob(row);
+      const next: Job = { ...withPatch(current, req.patch ?? {}), state: req.to, version: current.version + 1, updatedAt: now };
       const attemptPatch = holdAfter(current.state, req.to, req.attempt, now);
-      const attempt = job.attempt > 0 ? (attemptPatch ? await this.patchAttempt(q, id, job.attempt, attemptPatch) : null) ?? (await this.selectAttempt(q, id, job.attempt)) : null;
-      await this.setWake(q, job, attempt);
+      let attempt = next.attempt === 0 ? null : next.attempt === current.attempt ? attemptOf(row) : await this.getAttempt(id, next.attempt);
+      if (attempt && attemptPatch) attempt = withPatch(attempt, attemptPatch);
       const final = FINAL_STATES.includes(req.to);
-      if (final) await q.all("DELETE FROM job_secrets WHERE job_id = $1", [id]);
-      await this.insertEvent(q, id, {
-        kind: req.event?.kind ?? `job.${req.to}`,
-        from: current.state,
-        to: req.to,
-        attempt: job.attempt || null,
-        data: { ...(req.event?.data ?? {}), ...(final ? { snapshot: snapshotOf(job) } : {}) },
-        at: now,
-      });
-      await this.insertEffects(q, change, id, req.effects ?? [], now);
-      changed(change, job);
-      return job;
-    });
+      const wake = wakeAt(next, attempt);
+      const { values, p } = numbered();
+      const applied = "EXISTS (SELECT 1 FROM j)";
+      const steps = [`j AS (UPDATE jobs SET state = ${p(req.to)}, version = version + 1, updated_at = ${p(now)}, wake_at = ${p(wake)}${assignments(req.patch ?? {}, JOB_PATCH_COLUMNS, p)} WHERE id = ${p(id)} AND version = ${p(current.version)} RETURNING *)`];
+      const attemptSet = attempt && attemptPatch ? assignments(attemptPatch, ATTEMPT_PATCH_COLUMNS, p) : "";
+      if (attemptSet) steps.push(`a AS (UPDATE attempts SET ${attemptSet.slice(2)} WHERE job_id = ${p(id)} AND attempt = ${p(next.attempt)} AND ${applied})`);
+      if (final) steps.push(`s AS (DELETE FROM job_secrets WHERE job_id = ${p(id)} AND ${applied})`);
+      const event = { kind: req.event?.kind ?? `job.${req.to}`, from: current.state, to: req.to, attempt: next.attempt || null, data: { ...(req.event?.data ?? {}), ...(final ? { snapshot: snapshotOf(next) } : {}) }, at: now };
+      steps.push(eventStep(p, id, event, applied));
+      if (req.effects?.length) steps.push(effectsStep(p, id, req.effects, now, applied));
+      const written = await this.write(
+        async (q, change) => {
+          const out = await q.one<JobRow>(`WITH ${steps.join(", ")} SELECT * FROM j`, values);
+          if (!out) return null;
+          const job = toJob(out);
+          noteWake(change, wake);
+          if (req.effects?.length) change.effects = true;
+          changed(change, job);
+          return job;
+        },
+        { oneStatement: true },
+      );
+      if (written) return written;
+      if (tries >= CAS_TRIES) throw blacktreeError("STORE_UNAVAILABLE", `job ${id} changed under ${CAS_TRIES} transitions in a row; try again`);
+    }
   }
 
   async claimJobs(req: ClaimRequest): Promise<Claim[]> {
@@ -253,14 +276,16 @@ export class PostgresJobStore implements JobStore {
           );
         }
         let filled = false;
+        const admitted: Job[] = [];
         for (const candidate of rows.sort(claimOrder).slice(0, want).map(toJob)) {
           if (exceededScope(counts, candidate, req.limits) !== null) {
             filled = true;
             continue;
           }
-          claims.push(await this.claimOne(q, change, candidate, req.now));
+          admitted.push(candidate);
           countJob(counts, candidate);
         }
+        claims.push(...(await this.claimAll(q, change, admitted, req.now)));
         if (!filled) break;
       }
       return claims;
@@ -276,17 +301,45 @@ export class PostgresJobStore implements JobStore {
   }
 
   async updateAttempt(jobId: string, attempt: number, patch: AttemptPatch, opts: { event?: EventInput; onlyIfState?: readonly AttemptState[] } = {}): Promise<Attempt | null> {
-    return this.write(async (q, change) => {
-      const row = await q.one<AttemptRow>("SELECT * FROM attempts WHERE job_id = $1 AND attempt = $2 FOR UPDATE", [jobId, attempt]);
-      if (!row) return null;
-      const current = toAttempt(row);
-      if (opts.onlyIfState && !opts.onlyIfState.includes(current.state)) return null;
-      const updated = (await this.patchAttempt(q, jobId, attempt, patch)) ?? current;
-      if (patch.heartbeatAt !== undefined || patch.startedAt !== undefined) {
-        const jobRow = await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1", [jobId]);
-        if (jobRow && jobRow.attempt === attempt) await this.setWake(q, toJob(jobRow), updated);
+    const movesWake = patch.heartbeatAt !== undefined || patch.startedAt !== undefined;
+    if (!movesWake) {
+      // Nothing to compute from the row first: the check, the update and its event in one statement.
+      const { values, p } = numbered();
+      const set = assignments(patch, ATTEMPT_PATCH_COLUMNS, p);
+      if (set) {
+        const steps = [`u AS (UPDATE attempts SET ${set.slice(2)} WHERE job_id = ${p(jobId)} AND attempt = ${p(attempt)}${opts.onlyIfState ? ` AND state = ANY(${p(opts.onlyIfState)}::text[])` : ""} RETURNING *)`];
+        if (opts.event) {
+          steps.push(`e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at)
+            SELECT job_id, ${p(opts.event.kind ?? "attempt.updated")}, NULL, NULL, attempt, ${p(JSON.stringify(opts.event.data ?? {}))}, ${p(this.now())} FROM u)`);
+        }
+        return this.write(
+          async (q, change) => {
+            const row = await q.one<AttemptRow>(`WITH ${steps.join(", ")} SELECT * FROM u`, values);
+            if (row && patch.state !== undefined) change.jobIds.push(jobId);
+            return row ? toAttempt(row) : null;
+          },
+          { oneStatement: true },
+        );
       }
-      if (opts.event) await this.insertEvent(q, jobId, { kind: opts.event.kind ?? "attempt.updated", from: null, to: null, attempt, data: opts.event.data ?? {}, at: this.now() });
+    }
+    return this.write(async (q, change) => {
+      const row = await q.one<JobRow & Record<string, unknown>>(`SELECT j.*, ${PREFIXED_ATTEMPT} FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.job_id = $1 AND a.attempt = $2 FOR UPDATE OF a`, [jobId, attempt]);
+      const current = row && attemptOf(row);
+      if (!row || !current) return null;
+      if (opts.onlyIfState && !opts.onlyIfState.includes(current.state)) return null;
+      const { values, p } = numbered();
+      const set = assignments(patch, ATTEMPT_PATCH_COLUMNS, p);
+      const updated = withPatch(current, patch);
+      const steps: string[] = [];
+      if (set) steps.push(`u AS (UPDATE attempts SET ${set.slice(2)} WHERE job_id = ${p(jobId)} AND attempt = ${p(attempt)})`);
+      // A sign of life moves the current attempt's deadlines, so the job's wake-up with them.
+      if (movesWake && row.attempt === attempt) {
+        const wake = wakeAt(toJob(row), updated);
+        noteWake(change, wake);
+        steps.push(`w AS (UPDATE jobs SET wake_at = ${p(wake)} WHERE id = ${p(jobId)})`);
+      }
+      if (opts.event) steps.push(eventStep(p, jobId, { kind: opts.event.kind ?? "attempt.updated", from: null, to: null, attempt, data: opts.event.data ?? {}, at: this.now() }));
+      if (steps.length) await q.all(`WITH ${steps.join(", ")} SELECT 1`, values);
       if (patch.state !== undefined) change.jobIds.push(jobId);
       return updated;
     });
@@ -333,16 +386,17 @@ export class PostgresJobStore implements JobStore {
            ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *`,
         [now + leaseMs, now, Math.max(0, Math.trunc(limit))],
       ),
+      { oneStatement: true },
     );
     return rows.map(toEffect).sort((x, y) => x.id - y.id);
   }
 
   async completeEffect(id: number, now = this.now()): Promise<void> {
-    await this.write((q) => q.all("UPDATE effects SET done_at = $1, leased_until = NULL WHERE id = $2", [now, id]));
+    await this.write((q) => q.all("UPDATE effects SET done_at = $1, leased_until = NULL WHERE id = $2", [now, id]), { oneStatement: true });
   }
 
   async failEffect(id: number, error: string, retryAt: number, countsAsTry = true): Promise<void> {
-    await this.write((q) => q.all("UPDATE effects SET tries = tries + $1, last_error = $2, run_after = $3, leased_until = NULL WHERE id = $4", [countsAsTry ? 1 : 0, error.slice(0, 1000), retryAt, id]));
+    await this.write((q) => q.all("UPDATE effects SET tries = tries + $1, last_error = $2, run_after = $3, leased_until = NULL WHERE id = $4", [countsAsTry ? 1 : 0, error.slice(0, 1000), retryAt, id]), { oneStatement: true });
   }
 
   async addEffects(jobId: string, effects: EffectInput[]): Promise<void> {
@@ -358,12 +412,13 @@ export class PostgresJobStore implements JobStore {
          WHERE leases.holder = excluded.holder OR leases.expires_at <= $4 RETURNING holder`,
         [name, holder, now + ttlMs, now],
       ),
+      { oneStatement: true },
     );
     return row?.holder === holder;
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {
-    await this.write((q) => q.all("DELETE FROM leases WHERE name = $1 AND holder = $2", [name, holder]));
+    await this.write((q) => q.all("DELETE FROM leases WHERE name = $1 AND holder = $2", [name, holder]), { oneStatement: true });
   }
 
   onCommit(listener: (change: StoreChange) => void): () => void {
@@ -416,7 +471,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async setCursor(sink: string, seq: number): Promise<void> {
-    await this.write((q) => q.all("INSERT INTO sink_cursors (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq", [sink, seq]));
+    await this.write((q) => q.all("INSERT INTO sink_cursors (sink, seq) VALUES ($1, $2) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq", [sink, seq]), { oneStatement: true });
   }
 
   async addDeadLetter(letter: NewDeadLetter): Promise<{ letter: DeadLetter; created: boolean }> {
@@ -441,50 +496,74 @@ export class PostgresJobStore implements JobStore {
   }
 
   async markDeadLetterReplayed(id: string, now = this.now()): Promise<DeadLetter | null> {
-    const row = await this.write((q) => q.one<DeadLetterRow>("UPDATE dead_letters SET replayed_at = $1, replay_count = replay_count + 1 WHERE id = $2 RETURNING *", [now, id]));
+    const row = await this.write((q) => q.one<DeadLetterRow>("UPDATE dead_letters SET replayed_at = $1, replay_count = replay_count + 1 WHERE id = $2 RETURNING *", [now, id]), { oneStatement: true });
     return row ? toDeadLetter(row) : null;
   }
 
   // ---- inside transactions ----
 
   private async insertJob(q: Tx, change: StoreChange, input: NewJob, now: number): Promise<{ job: Job; created: boolean }> {
-    const row = await q.one<JobRow>(
-      `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
-         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $13, $14, $15, NULL, $16, 1, $17)
-       ON CONFLICT (id) DO NOTHING RETURNING *`,
-      [input.id, input.type, input.state, input.deploymentId, input.priority, input.target, input.concurrencyKey, JSON.stringify(input.params), JSON.stringify(input.timeouts), JSON.stringify(input.retry), input.source, input.parentId, now, input.runAfter, input.deadline, toJson(input.error), input.submittedBy ?? null],
-    );
+    // The row, its wake-up, secrets, first event and effects in one statement: all depend
+    // only on the input (a job alone is then written without BEGIN and COMMIT).
+    const shape = newJobShape(input, now);
+    const wake = wakeAt(shape, null);
+    const { values, p } = numbered();
+    const steps = [
+      `j AS (INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
+         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, wake_at)
+       VALUES (${p(input.id)}, ${p(input.type)}, ${p(input.state)}, ${p(input.deploymentId)}, ${p(input.priority)}, ${p(input.target)}, ${p(input.concurrencyKey)},
+         ${p(JSON.stringify(input.params))}, ${p(JSON.stringify(input.timeouts))}, ${p(JSON.stringify(input.retry))}, 0, ${p(input.source)}, ${p(input.parentId)},
+         ${p(now)}, ${p(now)}, ${p(input.runAfter)}, ${p(input.deadline)}, NULL, ${p(toJson(input.error))}, 1, ${p(input.submittedBy ?? null)}, ${p(wake)})
+       ON CONFLICT (id) DO NOTHING RETURNING *)`,
+      `e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at)
+       SELECT id, ${p(input.state === "rejected" ? "job.rejected" : "job.created")}, NULL, state, NULL,
+         ${p(JSON.stringify({ type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.state === "rejected" ? { snapshot: snapshotOf(shape) } : {}) }))}, ${p(now)} FROM j)`,
+    ];
+    const secrets = Object.entries(input.secrets);
+    if (secrets.length) {
+      const sealed = secrets.map(([name, value]) => this.secretBox().seal(value, secretContext(input.id, name)));
+      steps.push(`s AS (INSERT INTO job_secrets (job_id, name, value) SELECT ${p(input.id)}, name, value FROM unnest(${p(secrets.map(([name]) => name))}::text[], ${p(sealed)}::text[]) AS x(name, value) WHERE EXISTS (SELECT 1 FROM j))`);
+    }
+    if (input.effects?.length) steps.push(effectsStep(p, input.id, input.effects, now, "EXISTS (SELECT 1 FROM j)"));
+    const row = await q.one<JobRow>(`WITH ${steps.join(", ")} SELECT * FROM j`, values);
     if (!row) return { job: toJob((await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1", [input.id]))!), created: false };
     const job = toJob(row);
-    await this.setWake(q, job, null);
-    for (const [name, value] of Object.entries(input.secrets)) {
-      await q.all("INSERT INTO job_secrets (job_id, name, value) VALUES ($1, $2, $3)", [input.id, name, this.secretBox().seal(value, secretContext(input.id, name))]);
-    }
-    await this.insertEvent(q, input.id, {
-      kind: input.state === "rejected" ? "job.rejected" : "job.created",
-      from: null,
-      to: input.state,
-      attempt: null,
-      data: { type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.state === "rejected" ? { snapshot: snapshotOf(job) } : {}) },
-      at: now,
-    });
-    await this.insertEffects(q, change, input.id, input.effects ?? [], now);
+    noteWake(change, wake);
+    if (input.effects?.length) change.effects = true;
     changed(change, job);
     return { job, created: true };
   }
 
-  private async claimOne(q: Tx, change: StoreChange, job: Job, now: number): Promise<Claim> {
-    const claimed = toJob(
-      (await q.one<JobRow>(`UPDATE jobs SET state = 'launching', attempt = attempt + 1, run_after = NULL, version = version + 1, updated_at = $1 WHERE id = $2 AND state = 'queued' RETURNING *`, [now, job.id]))!,
+  /** Claims the admitted jobs in one statement: each row written once, with its wake-up. */
+  private async claimAll(q: Tx, change: StoreChange, jobs: readonly Job[], now: number): Promise<Claim[]> {
+    if (jobs.length === 0) return [];
+    const claimed = jobs.map((job) => {
+      const next: Job = { ...job, state: "launching", attempt: job.attempt + 1, runAfter: null, version: job.version + 1, updatedAt: now };
+      const attempt: Attempt = { jobId: job.id, attempt: next.attempt, target: job.target ?? UNCHOSEN_TARGET, key: attemptKey(job.id, next.attempt), handle: null, state: "launching", launchedAt: now, startedAt: null, endedAt: null, heartbeatAt: null, exitCode: null, outcome: null, reason: null, result: null, log: null, logLines: 0 };
+      return { next, attempt, wake: wakeAt(next, attempt) };
+    });
+    const { values, p } = numbered();
+    const rows = await q.all<JobRow & Record<string, unknown>>(
+      `WITH c AS (SELECT * FROM unnest(${p(jobs.map((j) => j.id))}::text[], ${p(claimed.map((c) => c.wake))}::bigint[], ${p(claimed.map((c) => JSON.stringify({ target: c.next.target })))}::text[]) AS c(id, wake_at, event_data)),
+       j AS (UPDATE jobs SET state = 'launching', attempt = jobs.attempt + 1, run_after = NULL, version = jobs.version + 1, updated_at = ${p(now)}, wake_at = c.wake_at
+             FROM c WHERE jobs.id = c.id AND jobs.state = 'queued' RETURNING jobs.*, c.event_data),
+       a AS (INSERT INTO attempts (job_id, attempt, target, key, handle, state, launched_at)
+             SELECT id, attempt, COALESCE(target, ${p(UNCHOSEN_TARGET)}), id || ':' || attempt, NULL, 'launching', ${p(now)} FROM j),
+       e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at)
+             SELECT id, 'job.launching', 'queued', 'launching', attempt, event_data, ${p(now)} FROM j)
+       SELECT * FROM j`,
+      values,
     );
-    const attempt = toAttempt(
-      (await q.one<AttemptRow>(`INSERT INTO attempts (job_id, attempt, target, key, handle, state, launched_at) VALUES ($1, $2, $3, $4, NULL, 'launching', $5) RETURNING *`, [claimed.id, claimed.attempt, claimed.target ?? UNCHOSEN_TARGET, attemptKey(claimed.id, claimed.attempt), now]))!,
-    );
-    await this.setWake(q, claimed, attempt);
-    await this.insertEvent(q, claimed.id, { kind: "job.launching", from: "queued", to: "launching", attempt: claimed.attempt, data: { target: claimed.target }, at: now });
-    changed(change, claimed);
-    return { job: claimed, attempt };
+    // The rows are locked by this transaction (SKIP LOCKED above): every admitted job is
+    // claimed; the claims keep the admission order.
+    const byId = new Map(rows.map((row) => [row.id, toJob(row)]));
+    return claimed.flatMap(({ next, attempt, wake }) => {
+      const job = byId.get(next.id);
+      if (!job) return [];
+      changed(change, job);
+      noteWake(change, wake);
+      return [{ job, attempt }];
+    });
   }
 
   private async heldCounts(q: Tx): Promise<ActiveCounts> {
@@ -511,9 +590,10 @@ export class PostgresJobStore implements JobStore {
   }
 
   private async patchAttempt(q: Tx, jobId: string, attempt: number, patch: AttemptPatch): Promise<Attempt | null> {
-    const set = assignments(patch, ATTEMPT_PATCH_COLUMNS, 1);
-    if (!set.values.length) return null;
-    const row = await q.one<AttemptRow>(`UPDATE attempts SET ${set.sql.slice(2)} WHERE job_id = $${set.next} AND attempt = $${set.next + 1} RETURNING *`, [...set.values, jobId, attempt]);
+    const { values, p } = numbered();
+    const set = assignments(patch, ATTEMPT_PATCH_COLUMNS, p);
+    if (!set) return null;
+    const row = await q.one<AttemptRow>(`UPDATE attempts SET ${set.slice(2)} WHERE job_id = ${p(jobId)} AND attempt = ${p(attempt)} RETURNING *`, values);
     return row ? toAttempt(row) : null;
   }
 
@@ -552,7 +632,7 @@ export class PostgresJobStore implements JobStore {
          ) p WHERE e.seq = p.seq`,
         [PLACE_BATCH],
       );
-    }, false);
+    }, { announce: false });
   }
 
   // ---- plumbing ----
@@ -582,18 +662,22 @@ export class PostgresJobStore implements JobStore {
     }
   }
 
-  /** One transaction, run again when it lost to a concurrent one; listeners hear what it changed once it committed. */
-  private async write<T>(fn: (q: Tx, change: StoreChange) => Promise<T>, announce = true): Promise<T> {
+  /**
+   * One transaction, run again when it lost to a concurrent one; listeners hear what it
+   * changed once it committed. `oneStatement`: `fn` sends a single statement, atomic by
+   * itself, so BEGIN and COMMIT (two round trips) are left out.
+   */
+  private async write<T>(fn: (q: Tx, change: StoreChange) => Promise<T>, { announce = true, oneStatement = false } = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const change: StoreChange = { jobIds: [], states: [], effects: false };
+      const change: StoreChange = { jobIds: [], states: [], effects: false, wakeAt: null };
       const client = await this.connect();
       let result: T;
       try {
-        await client.query("BEGIN");
+        if (!oneStatement) await client.query("BEGIN");
         result = await fn(txOf(client), change);
-        await client.query("COMMIT");
+        if (!oneStatement) await client.query("COMMIT");
       } catch (err) {
-        await client.query("ROLLBACK").catch(() => undefined);
+        if (!oneStatement) await client.query("ROLLBACK").catch(() => undefined);
         client.release();
         const code = (err as { code?: string }).code;
         if ((code === "40001" || code === "40P01") && attempt < TX_TRIES) continue;
@@ -606,13 +690,26 @@ export class PostgresJobStore implements JobStore {
   }
 }
 
+/**
+ * Names of prepared statements by their text: each connection parses and plans a statement
+ * once, then only binds (parsing and planning were a large part of the server's CPU per job).
+ * The texts are the store's own, so the set is small and bounded.
+ */
+const STATEMENT_NAMES = new Map<string, string>();
+
+function prepared(text: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
+  let name = STATEMENT_NAMES.get(text);
+  if (name === undefined) STATEMENT_NAMES.set(text, (name = `bt_${STATEMENT_NAMES.size + 1}`));
+  return { name, text, values };
+}
+
 function txOf(client: PoolClient): Tx {
   return {
     async one<T>(sql: string, params: unknown[] = []) {
-      return (await client.query(sql, params)).rows[0] as T | undefined;
+      return (await client.query(prepared(sql, params))).rows[0] as T | undefined;
     },
     async all<T>(sql: string, params: unknown[] = []) {
-      return (await client.query(sql, params)).rows as T[];
+      return (await client.query(prepared(sql, params))).rows as T[];
     },
   };
 }
@@ -631,18 +728,48 @@ function positioned(row: EventRow & { pos: number | null }): JobEvent {
   return { ...toEvent(row), seq: row.pos ?? 0 };
 }
 
-/** `, col = $n` for every field present in the patch, numbered from `first`. */
-function assignments<P extends object>(patch: P, columns: Record<keyof P, [string, (v: unknown) => unknown]>, first: number): { sql: string; values: unknown[]; next: number } {
-  let sql = "";
+/** The parameters of one statement: `p(value)` adds a value and returns its `$n`. */
+function numbered(): { values: unknown[]; p: (value: unknown) => string } {
   const values: unknown[] = [];
+  return { values, p: (value) => `$${values.push(value)}` };
+}
+
+/** `, col = $n` for every field present in the patch. */
+function assignments<P extends object>(patch: P, columns: Record<keyof P, [string, (v: unknown) => unknown]>, p: (value: unknown) => string): string {
+  let sql = "";
   for (const field of Object.keys(columns) as (keyof P)[]) {
     const value = patch[field];
     if (value === undefined) continue;
     const [column, encode] = columns[field];
-    values.push(encode(value));
-    sql += `, ${column} = $${first + values.length - 1}`;
+    sql += `, ${column} = ${p(encode(value))}`;
   }
-  return { sql, values, next: first + values.length };
+  return sql;
+}
+
+/** The row as a patch leaves it (fields the patch leaves undefined keep their value), as the UPDATE writes it. */
+function withPatch<T extends object>(row: T, patch: object): T {
+  const out = { ...row } as Record<string, unknown>;
+  for (const [field, value] of Object.entries(patch)) if (value !== undefined) out[field] = value;
+  return out as T;
+}
+
+/** The attempt columns of a job row joined with its attempt (`a_` prefixed), for `attemptOf`. */
+const PREFIXED_ATTEMPT = ATTEMPT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(", ");
+
+function attemptOf(row: Record<string, unknown>): Attempt | null {
+  return row.a_job_id === null || row.a_job_id === undefined ? null : toAttempt(unprefix<AttemptRow>(row, "a_"));
+}
+
+/** A CTE step inserting one outbox event (only when `onlyIf` holds, if given). */
+function eventStep(p: (value: unknown) => string, jobId: string, e: Omit<JobEvent, "seq" | "jobId">, onlyIf?: string): string {
+  return `e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at)
+    SELECT ${p(jobId)}, ${p(e.kind)}, ${p(e.from)}::text, ${p(e.to)}::text, ${p(e.attempt)}::integer, ${p(JSON.stringify(e.data))}, ${p(e.at)}::bigint${onlyIf ? ` WHERE ${onlyIf}` : ""})`;
+}
+
+/** A CTE step inserting a decision's effects (only when `onlyIf` holds, if given). */
+function effectsStep(p: (value: unknown) => string, jobId: string, effects: readonly EffectInput[], now: number, onlyIf?: string): string {
+  return `f AS (INSERT INTO effects (job_id, kind, payload, created_at, run_after, tries)
+    SELECT ${p(jobId)}, kind, payload, ${p(now)}, run_after, 0 FROM unnest(${p(effects.map((e) => e.kind))}::text[], ${p(effects.map((e) => JSON.stringify(e.payload)))}::text[], ${p(effects.map((e) => e.runAfter ?? now))}::bigint[]) AS x(kind, payload, run_after)${onlyIf ? ` WHERE ${onlyIf}` : ""})`;
 }
 
 const UNAVAILABLE_CODES = /^(08|53|57P0[123]|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN)/;

@@ -27,6 +27,7 @@ import {
   JOB_PATCH_COLUMNS,
   JobRow,
   newJobShape,
+  noteWake,
   pageSize,
   secretContext,
   snapshotOf,
@@ -474,6 +475,7 @@ export class SqliteJobStore implements JobStore {
   private insertJob(input: NewJob, now: number): { job: Job; created: boolean } {
     // The wake-up is written with the row: it depends only on what is inserted.
     const wake = wakeAt(newJobShape(input, now), null);
+    noteWake(this.pending, wake);
     const row = this.stmt(
       `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
          attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, wake_at)
@@ -521,6 +523,7 @@ export class SqliteJobStore implements JobStore {
   private setWake(job: Job, attempt: Attempt | null): Job {
     const wake = wakeAt(job, attempt);
     this.stmt("UPDATE jobs SET wake_at = ? WHERE id = ?").run(wake, job.id);
+    noteWake(this.pending, wake);
     return job;
   }
 
@@ -546,6 +549,7 @@ export class SqliteJobStore implements JobStore {
     const attempt = toAttempt(attemptRow);
     // The job as it is about to be, for its wake-up: one UPDATE writes both.
     const wake = wakeAt({ ...job, state: "launching", attempt: n, runAfter: null, updatedAt: now }, attempt);
+    noteWake(this.pending, wake);
     const row = this.stmt(
       `UPDATE jobs SET state = 'launching', attempt = ?, run_after = NULL, version = version + 1, updated_at = ?, wake_at = ?
        WHERE id = ? AND state = 'queued' RETURNING *`,
@@ -647,7 +651,7 @@ export class SqliteJobStore implements JobStore {
 
   private flush(): void {
     const ops = this.queued.splice(0);
-    const change: StoreChange = { jobIds: [], states: [], effects: false };
+    const change: StoreChange = { jobIds: [], states: [], effects: false, wakeAt: null };
     const outcomes: Array<{ ok: boolean; value: unknown }> = [];
     this.pending = change;
     try {
