@@ -104,3 +104,16 @@ test("a client that stops reading is cut once its buffer is full; the server hol
   res.destroy();
   writeControl(node.dataDir, { keys: { [key]: { exitNow: 0 } } });
 }, 90_000);
+
+test("a node stops promptly with streams open; their clients see the connection end", async () => {
+  const other = await startNode({ configure: useControlledTarget });
+  const res = await other.http("POST", "/api/jobs", { type: "ctl", deploymentId: `stop-${run}` });
+  const id = res.body.job.id as string;
+  const streams = await Promise.all([`/api/jobs/${id}/events`, `/api/jobs/${id}/logs?follow=1`, "/api/events"].map((p) => SseClient.open(other.url + p, authHeader("admin"))));
+  expect(streams.map((s) => s.status)).toEqual([200, 200, 200]);
+  const started = Date.now();
+  await other.stop();
+  expect(Date.now() - started).toBeLessThan(10_000);
+  await Promise.all(streams.map((s) => s.done));
+  expect(streams.every((s) => s.closedByServer)).toBe(true);
+}, 30_000);
