@@ -16,7 +16,8 @@ let node: TestNode;
 const run = randomUUID().slice(0, 8);
 
 beforeAll(async () => {
-  node = await startNode({ configure: useControlledTarget, env: { BLACKTREE_STREAM_BUFFER_BYTES: String(BUFFER_BYTES) } });
+  // The shared poll is out of reach here: lines must reach followers through the gateway's own kick.
+  node = await startNode({ configure: useControlledTarget, env: { BLACKTREE_STREAM_BUFFER_BYTES: String(BUFFER_BYTES), BLACKTREE_STREAM_POLL_MS: "600000" } });
 });
 afterAll(async () => {
   await node?.stop();
@@ -47,11 +48,8 @@ test("lines arrive as the worker posts them; a reconnect with Last-Event-ID gets
   expect(first.status).toBe(200);
   expect(first.contentType).toMatch(/^text\/event-stream/);
   await first.waitFor((c) => c.events.length === 2, "the lines so far");
-  const posted = Date.now();
   await post(["three", "four\nfive"]);
   await first.waitFor((c) => c.events.length === 5, "the new lines");
-  // Through this gateway, a posted line reaches its followers at once, not at the next poll.
-  expect(Date.now() - posted).toBeLessThan(900);
   expect(first.events.map((m) => m.id)).toEqual(["1:1", "1:2", "1:3", "1:4", "1:5"]);
   first.close();
   await first.done;
