@@ -100,7 +100,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   // Exact origins only (moleculer-web's string check would match substrings); none configured = no CORS.
   const origins = new Set(rt.env.corsOrigins);
   const cors = origins.size
-    ? { origin: (origin: string) => origins.has(origin), methods: ["GET", "POST"], allowedHeaders: ["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"], maxAge: 600 }
+    ? { origin: (origin: string) => origins.has(origin), methods: ["GET", "POST"], allowedHeaders: ["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "Last-Event-ID"], maxAge: 600 }
     : false;
   // The dashboard at `/`: static files only (built by `npm run build`), served when no route matched.
   const webDir = dashboardDir();

@@ -9,9 +9,10 @@ const secrets = new SecretBox(Buffer.alloc(32, 9));
 const databases: TestDatabase[] = [];
 const urls = new WeakMap<object, string>();
 
+// One database per test: on a loaded machine dropping them all takes longer than jest's 60 s hook default.
 afterAll(async () => {
   for (const db of databases.splice(0)) await db.drop();
-});
+}, 300_000);
 
 storeConformance(
   "postgres",

@@ -16,7 +16,8 @@ let node: TestNode;
 const run = randomUUID().slice(0, 8);
 
 beforeAll(async () => {
-  node = await startNode({ configure: useControlledTarget, env: { BLACKTREE_STREAM_BUFFER_BYTES: String(BUFFER_BYTES) } });
+  // The shared poll is out of reach here: lines must reach followers through the gateway's own kick.
+  node = await startNode({ configure: useControlledTarget, env: { BLACKTREE_STREAM_BUFFER_BYTES: String(BUFFER_BYTES), BLACKTREE_STREAM_POLL_MS: "600000" } });
 });
 afterAll(async () => {
   await node?.stop();
@@ -47,11 +48,8 @@ test("lines arrive as the worker posts them; a reconnect with Last-Event-ID gets
   expect(first.status).toBe(200);
   expect(first.contentType).toMatch(/^text\/event-stream/);
   await first.waitFor((c) => c.events.length === 2, "the lines so far");
-  const posted = Date.now();
   await post(["three", "four\nfive"]);
   await first.waitFor((c) => c.events.length === 5, "the new lines");
-  // Through this gateway, a posted line reaches its followers at once, not at the next poll.
-  expect(Date.now() - posted).toBeLessThan(900);
   expect(first.events.map((m) => m.id)).toEqual(["1:1", "1:2", "1:3", "1:4", "1:5"]);
   first.close();
   await first.done;
@@ -104,3 +102,16 @@ test("a client that stops reading is cut once its buffer is full; the server hol
   res.destroy();
   writeControl(node.dataDir, { keys: { [key]: { exitNow: 0 } } });
 }, 90_000);
+
+test("a node stops promptly with streams open; their clients see the connection end", async () => {
+  const other = await startNode({ configure: useControlledTarget });
+  const res = await other.http("POST", "/api/jobs", { type: "ctl", deploymentId: `stop-${run}` });
+  const id = res.body.job.id as string;
+  const streams = await Promise.all([`/api/jobs/${id}/events`, `/api/jobs/${id}/logs?follow=1`, "/api/events"].map((p) => SseClient.open(other.url + p, authHeader("admin"))));
+  expect(streams.map((s) => s.status)).toEqual([200, 200, 200]);
+  const started = Date.now();
+  await other.stop();
+  expect(Date.now() - started).toBeLessThan(10_000);
+  await Promise.all(streams.map((s) => s.done));
+  expect(streams.every((s) => s.closedByServer)).toBe(true);
+}, 30_000);
