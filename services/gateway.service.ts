@@ -10,6 +10,7 @@ import { blacktreeError, describeError } from "../lib/errors";
 import { brokerCluster } from "../lib/cluster";
 import { redisRateStore } from "../lib/gateway/redis-rate-store";
 import { FailureLimit } from "../lib/gateway/failure-limit";
+import { openApiDocument, orchestratorVersion } from "../lib/gateway/openapi";
 import { accessOf, aliasesOf } from "../lib/gateway/routes";
 import { isForbiddenKey, MAX_JSON_DEPTH, tooDeepPath } from "../lib/jobs/json-shape";
 import type { Job } from "../lib/jobs/model";
@@ -50,6 +51,7 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   // Failed authentication, per client address (the socket's, never a header): over the limit,
   // every request from that address is refused until the window ends, valid keys too, so
   // keys cannot be guessed at any speed.
+  let openApi: Record<string, unknown> | null = null;
   const failures = new FailureLimit(rt.env.authFailureLimit, rt.env.rateLimitWindowMs);
   const addressOf = (req: Req) => req.socket.remoteAddress ?? "unknown";
   const tooManyFailures = (req: Req) =>
@@ -239,6 +241,14 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         visibility: "published",
         handler() {
           return rt.registry.describe();
+        },
+      },
+      openApi: {
+        visibility: "published",
+        handler() {
+          // The loaded plugins do not change while the node runs: built once.
+          openApi ??= openApiDocument(rt.registry, { version: orchestratorVersion(), serverUrl: rt.env.publicUrl });
+          return openApi;
         },
       },
       health: {
