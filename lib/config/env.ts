@@ -1,4 +1,5 @@
 import path from "node:path";
+import { tracingConfigOf, type TracingConfig } from "../tracing";
 import { blacktreeError } from "../errors";
 
 export type Mode = "development" | "production";
@@ -58,6 +59,8 @@ export interface EnvConfig {
   rateLimitWindowMs: number;
   /** Failed authentications per client address per window, after which the address is refused until the window ends. */
   authFailureLimit: number;
+  /** OpenTelemetry trace export (lib/tracing.ts): off unless an OTLP endpoint is set. */
+  tracing: TracingConfig;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -95,6 +98,11 @@ export const ENV_DOCS: Record<string, string> = {
   BLACKTREE_RATE_LIMIT: "requests per API key per window (default 600)",
   BLACKTREE_RATE_LIMIT_WINDOW_MS: "rate limit window (default 60000)",
   BLACKTREE_AUTH_FAILURE_LIMIT: "failed authentications per client address per window before the address is refused until the window ends (default 20)",
+  OTEL_EXPORTER_OTLP_ENDPOINT: "OTLP/HTTP base URL (e.g. http://collector:4318): turns on job traces, exported as JSON to <url>/v1/traces (default: off)",
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "OTLP/HTTP traces URL, used as is (wins over OTEL_EXPORTER_OTLP_ENDPOINT)",
+  OTEL_EXPORTER_OTLP_HEADERS: "extra headers of the export requests, k=v,k2=v2 (e.g. a collector's auth token)",
+  OTEL_SERVICE_NAME: "service.name of the exported spans (default blacktree-orchestrator)",
+  OTEL_BSP_SCHEDULE_DELAY: "longest a finished span waits before its batch is exported, ms (default 2000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -137,6 +145,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     rateLimit: envInt(env, "BLACKTREE_RATE_LIMIT", 600, 1, 100_000_000),
     rateLimitWindowMs: envInt(env, "BLACKTREE_RATE_LIMIT_WINDOW_MS", 60_000, 100, 3_600_000),
     authFailureLimit: envInt(env, "BLACKTREE_AUTH_FAILURE_LIMIT", 20, 1, 100_000_000),
+    tracing: tracingConfigOf(env),
   };
 }
 

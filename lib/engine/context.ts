@@ -3,6 +3,7 @@ import type { PluginsConfig } from "../config/plugins-config";
 import type { PluginRegistry } from "../plugins/registry";
 import type { JobRequest, PluginContext, PluginLogger } from "../plugins/sdk";
 import type { JobStore } from "../store/job-store";
+import type { Tracing } from "../tracing";
 import type { TargetClient } from "./targets";
 
 /** Submits a job the engine creates (a follow-up); validation and storing are the intake's. */
@@ -36,4 +37,6 @@ export interface EngineContext {
   plugin: PluginContext;
   submit: SubmitJob;
   now: () => number;
+  /** Job traces (lib/tracing.ts); none when left out. */
+  tracing?: Tracing;
 }

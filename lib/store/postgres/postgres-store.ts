@@ -445,10 +445,10 @@ export class PostgresJobStore implements JobStore {
   private async insertJob(q: Tx, change: StoreChange, input: NewJob, now: number): Promise<{ job: Job; created: boolean }> {
     const row = await q.one<JobRow>(
       `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
-         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $13, $14, $15, NULL, $16, 1, $17)
+         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, trace_context)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $13, $13, $14, $15, NULL, $16, 1, $17, $18)
        ON CONFLICT (id) DO NOTHING RETURNING *`,
-      [input.id, input.type, input.state, input.deploymentId, input.priority, input.target, input.concurrencyKey, JSON.stringify(input.params), JSON.stringify(input.timeouts), JSON.stringify(input.retry), input.source, input.parentId, now, input.runAfter, input.deadline, toJson(input.error), input.submittedBy ?? null],
+      [input.id, input.type, input.state, input.deploymentId, input.priority, input.target, input.concurrencyKey, JSON.stringify(input.params), JSON.stringify(input.timeouts), JSON.stringify(input.retry), input.source, input.parentId, now, input.runAfter, input.deadline, toJson(input.error), input.submittedBy ?? null, input.traceContext ?? null],
     );
     if (!row) return { job: toJob((await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1", [input.id]))!), created: false };
     const job = toJob(row);
@@ -461,7 +461,7 @@ export class PostgresJobStore implements JobStore {
       from: null,
       to: input.state,
       attempt: null,
-      data: { type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.state === "rejected" ? { snapshot: snapshotOf(job) } : {}) },
+      data: { type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.traceContext ? { traceContext: input.traceContext } : {}), ...(input.state === "rejected" ? { snapshot: snapshotOf(job) } : {}) },
       at: now,
     });
     await this.insertEffects(q, change, input.id, input.effects ?? [], now);
