@@ -8,7 +8,8 @@
  *   ├─ blacktree.launch           attempt n: target.launch; the worker gets its context as TRACEPARENT
  *   │   └─ blacktree.worker.*     each callback of that worker (started, heartbeat, log, result, secrets)
  *   ├─ blacktree.run              attempt n, from its claim to its end (recorded when it ended)
- *   └─ blacktree.publish          the final state delivered by a status sink
+ *   ├─ blacktree.publish          the final state delivered by a status sink
+ *   └─ blacktree.intake           of each follow-up (a build's deploy): it joins its parent's trace
  *
  * The intake span's context is stored with the job (`jobs.trace_context`, a W3C
  * traceparent), so a span made on any node, after a failover too, joins the job's trace.
@@ -108,13 +109,11 @@ export function createTracing(config: TracingConfig): Tracing {
   const url = config.otlpTracesEndpoint ?? (config.otlpEndpoint ? `${config.otlpEndpoint.replace(/\/+$/, "")}/v1/traces` : null);
   if (!url) return NO_TRACING;
   // The SDK is loaded only when traces are exported: a node without an endpoint never loads it.
-  /* eslint-disable @typescript-eslint/no-var-requires */
   const { BasicTracerProvider, BatchSpanProcessor } = require("@opentelemetry/sdk-trace-base") as typeof import("@opentelemetry/sdk-trace-base");
   const { OTLPTraceExporter } = require("@opentelemetry/exporter-trace-otlp-http") as typeof import("@opentelemetry/exporter-trace-otlp-http");
   const { resourceFromAttributes } = require("@opentelemetry/resources") as typeof import("@opentelemetry/resources");
   const { ATTR_SERVICE_NAME } = require("@opentelemetry/semantic-conventions") as typeof import("@opentelemetry/semantic-conventions");
   const { W3CTraceContextPropagator } = require("@opentelemetry/core") as typeof import("@opentelemetry/core");
-  /* eslint-enable @typescript-eslint/no-var-requires */
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url, headers: config.otlpHeaders }), { scheduledDelayMillis: config.exportDelayMs })],
@@ -211,6 +210,8 @@ class OtelTracing implements Tracing {
   }
 
   async workerCallback<T>(traceparent: string | undefined, route: string, attrs: { jobId: string; attempt: number }, fn: () => Promise<T>): Promise<T> {
+    // A worker that sends no context (an older client, tracing turned on since its launch) has no trace to join.
+    if (!traceparent) return fn();
     const span = this.tracer.startSpan(`blacktree.worker.${route}`, { kind: SpanKind.SERVER, attributes: { "blacktree.job.id": attrs.jobId, "blacktree.attempt": attrs.attempt } }, this.contextOf(traceparent));
     try {
       const out = await fn();

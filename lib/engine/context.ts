@@ -9,7 +9,8 @@ import type { TargetClient } from "./targets";
 /** Submits a job the engine creates (a follow-up); validation and storing are the intake's. */
 export type SubmitJob = (
   body: JobRequest,
-  opts: { parentId: string; idempotencyKey: string; submittedBy: string | null },
+  /** `traceparent`: the parent's trace, which the follow-up's joins. */
+  opts: { parentId: string; idempotencyKey: string; submittedBy: string | null; traceparent?: string | null },
 ) => Promise<{ job: { id: string; type: string }; created: boolean }>;
 
 export interface EngineSettings {

@@ -198,6 +198,7 @@ const job = {
     error: { anyOf: [{ type: "null" }, { type: "object", required: ["type", "message"], properties: { type: { type: "string" }, message: { type: "string" } } }] },
     version: { type: "integer" },
     submittedBy: nullableString,
+    traceContext: { type: ["string", "null"], description: "W3C traceparent of the job's trace when the node exports traces" },
   },
 };
 

@@ -133,7 +133,8 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
             from: null,
             to: "queued",
             attempt: null,
-            data: { type: "build", deploymentId: "dep-1", source: "amqp" },
+            // The trace context rides along, so the status sinks learn it with the identity.
+            data: { type: "build", deploymentId: "dep-1", source: "amqp", traceContext: TRACE },
             at: T0,
           },
         ]);
