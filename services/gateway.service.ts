@@ -34,6 +34,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   // Every body is JSON whatever its Content-Type (`curl -d @job.json` sends it as a form), and
   // read only once the credential is checked: the parser runs after `authenticate…` below.
   const parseJson = ApiGateway.bodyParser.json({ strict: false, limit: "256kb", type: () => true });
+  /** GET /api/openapi.json, built on first request. */
+  let openApi: Record<string, unknown> | null = null;
   // Per API key (or worker launch), after the credential is verified: never X-Forwarded-For, which any client can set.
   const sharedLimit = rt.env.redisUrl ? redisRateStore(rt.env.redisUrl, `blacktree:${rt.env.namespace}:ratelimit`) : null;
   const rateLimit = {
@@ -51,7 +53,6 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   // Failed authentication, per client address (the socket's, never a header): over the limit,
   // every request from that address is refused until the window ends, valid keys too, so
   // keys cannot be guessed at any speed.
-  let openApi: Record<string, unknown> | null = null;
   const failures = new FailureLimit(rt.env.authFailureLimit, rt.env.rateLimitWindowMs);
   const addressOf = (req: Req) => req.socket.remoteAddress ?? "unknown";
   const tooManyFailures = (req: Req) =>

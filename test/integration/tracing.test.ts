@@ -5,6 +5,8 @@ import { createTracing, NO_TRACING, tracingConfigOf } from "../../lib/tracing";
 import type { ChildProcess } from "node:child_process";
 import { killHard, prepareEntryPoint, startEntryPoint, type EntryPointSetup } from "../support/entry-point";
 import { authHeader, ROOT, startNode, TestNode } from "../support/orchestrator";
+import { BackendClient } from "../support/amqp";
+import { createVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
 
 /**
@@ -186,4 +188,39 @@ test("a job stored by one node and run by another after it went away stays one t
   for (const name of ["blacktree.claim", "blacktree.launch", "blacktree.run", "blacktree.publish"]) expect([name, one(mine, name).parentSpanId]).toEqual([name, intake.spanId]);
   const launch = one(mine, "blacktree.launch");
   for (const c of mine.filter((s) => s.name.startsWith("blacktree.worker."))) expect([c.name, c.parentSpanId]).toEqual([c.name, launch.spanId]);
+});
+
+test("a job from execute.queue is traced from the message (a child of its traceparent header) to its api.result", async () => {
+  const vhost = createVhost("h14b-trace");
+  const backend = await BackendClient.connect("bt-h14b-trace-backend", vhost.url);
+  let child: ChildProcess | null = null;
+  try {
+    const setup = await prepareEntryPoint({
+      configure: (c) => c.plugins.push({ use: CONTRACT }),
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: "bt-h14b-test", OTEL_BSP_SCHEDULE_DELAY: "50", AMQP_URL: vhost.url },
+    });
+    child = await run(setup);
+    const jobId = `bt-h14b-amqp-${process.pid}`;
+    const senderTrace = "5bf92f3577b34da6a3ce929d0e0e4737";
+    const senderSpan = "10f067aa0ba902b8";
+    backend.publishJob({ type: "contract", deploymentId: "amqp-traced", mode: "report" }, { messageId: jobId, headers: { traceparent: `00-${senderTrace}-${senderSpan}-01` } });
+    await backend.confirmed();
+    expect((await finished(setup, jobId)).job.state).toBe("succeeded");
+    const mine = await spansOf(jobId, ["blacktree.intake", "blacktree.validate", "blacktree.claim", "blacktree.launch", "blacktree.run", "blacktree.worker.result"]);
+    const withResult = await waitFor(() => (spans.filter((s) => s.traceId === senderTrace && s.name === "blacktree.publish").length === 2 ? spans.filter((s) => s.traceId === senderTrace) : null), {
+      timeout: 15_000,
+      message: "the Moleculer and api.result publish spans never both arrived",
+    });
+    const intake = one(mine, "blacktree.intake");
+    expect(intake).toMatchObject({ traceId: senderTrace, parentSpanId: senderSpan });
+    expect(intake.attributes).toMatchObject({ "blacktree.source": "amqp", "blacktree.job.id": jobId });
+    expect(one(mine, "blacktree.validate").parentSpanId).toBe(intake.spanId);
+    const publishes = withResult.filter((s) => s.name === "blacktree.publish");
+    expect(publishes.map((p) => p.attributes["blacktree.sink"]).sort()).toEqual(["amqp api.result", "moleculer"]);
+    for (const p of publishes) expect(p.parentSpanId).toBe(intake.spanId);
+  } finally {
+    if (child) await killHard(child);
+    await backend.close();
+    vhost.remove();
+  }
 });
