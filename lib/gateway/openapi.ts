@@ -12,10 +12,10 @@ import { ref, ROUTES, type ResponseDoc, type RouteSpec, type Schema } from "./ro
  * the worker contract of the SDK and the params schemas of the loaded task types: what
  * `GET /api/openapi.json` serves.
  */
-export function openApiDocument(registry: PluginRegistry, opts: { version: string; serverUrl?: string | null }): Record<string, unknown> {
+export function openApiDocument(registry: PluginRegistry, opts: { version: string; serverUrl?: string | null; routes?: readonly RouteSpec[] }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const workerPaths = workerOpenApiPaths("/api/worker");
-  for (const route of ROUTES) {
+  for (const route of opts.routes ?? ROUTES) {
     const path = openApiPath(route);
     const method = route.method.toLowerCase();
     if (route.doc === "worker-contract") {

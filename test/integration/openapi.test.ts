@@ -3,8 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
-import { openApiPath } from "../../lib/gateway/openapi";
-import { ROUTES, type RouteSpec } from "../../lib/gateway/routes";
+import { openApiDocument, openApiPath } from "../../lib/gateway/openapi";
+import { ref, ROUTES, type RouteSpec } from "../../lib/gateway/routes";
 import { authHeader, ROOT, startNode, tempDir, TestNode } from "../support/orchestrator";
 import { createVhost, TestVhost } from "../support/vhost";
 import { waitFor } from "../support/wait";
@@ -43,11 +43,12 @@ async function call(action: string, opts: { id?: string; query?: string; body?: 
   const url = `${node.url}${openApiPath(route).replace(/\{[a-z]+\}/gi, encodeURIComponent(opts.id ?? "x"))}${opts.query ?? ""}`;
   const headers: Record<string, string> = { ...(route.access === "worker" || route.access === "public" ? {} : authHeader("admin")), ...(opts.body !== undefined ? { "content-type": "application/json" } : {}), ...opts.headers };
   for (const k of Object.keys(headers)) if (headers[k] === "") delete headers[k];
-  const res = await fetch(url, { method: route.method, headers, body: opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body) });
-  const text = await res.text();
+  const abort = new AbortController();
+  const res = await fetch(url, { method: route.method, headers, signal: abort.signal, body: opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body) });
+  const text = res.headers.get("content-type")?.startsWith("text/event-stream") ? await firstEvent(res, abort) : await res.text();
   let body: unknown = null;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(res.headers.get("content-type")?.startsWith("text/event-stream") ? eventData(text) : text);
   } catch {
     body = null;
   }
@@ -55,6 +56,25 @@ async function call(action: string, opts: { id?: string; query?: string; body?: 
   seen.push(s);
   return s;
 }
+
+/** A stream never ends: its first event (a block ending in a blank line), then the request is dropped. */
+async function firstEvent(res: Response, abort: AbortController): Promise<string> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value) text += decoder.decode(value, { stream: true });
+    // Comments (`: heartbeat`) are not events.
+    const events = text.split(/\r?\n\r?\n/).filter((block, i, all) => i < all.length - 1 && block.split(/\r?\n/).some((l) => l.startsWith("data:")));
+    if (events.length || done) {
+      abort.abort();
+      return events[0] ?? text;
+    }
+  }
+}
+
+const eventData = (block: string) => block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
 
 async function waitState(id: string, states: string[]) {
   return waitFor(
@@ -89,16 +109,32 @@ test("every route of the table has an OpenAPI description", () => {
   expect(documented.sort()).toEqual(ROUTES.map((r) => `${r.method} ${openApiPath(r)}`).sort());
 });
 
-test("the document is valid OpenAPI 3.1", () => {
-  const file = path.join(dir, "openapi.json");
-  fs.writeFileSync(file, JSON.stringify(doc));
-  // The validator is an ES module: it runs in its own Node process.
+/** @seriousme/openapi-schema-validator's verdict. It is an ES module: it runs in its own Node process. */
+function validateDocument(document: unknown): { valid: boolean; version: string; errors: unknown } {
+  const file = path.join(dir, `openapi-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+  fs.writeFileSync(file, JSON.stringify(document));
   const script = `import { Validator } from "@seriousme/openapi-schema-validator";
 const v = new Validator();
 const res = await v.validate(JSON.parse((await import("node:fs")).readFileSync(process.argv[1], "utf8")));
 process.stdout.write(JSON.stringify({ valid: res.valid, version: v.version, errors: res.errors ?? null }));`;
-  const out = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script, file], { cwd: ROOT, encoding: "utf8" }));
-  expect(out).toEqual({ valid: true, version: "3.1", errors: null });
+  return JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script, file], { cwd: ROOT, encoding: "utf8" }));
+}
+
+test("the document is valid OpenAPI 3.1", () => {
+  expect(validateDocument(doc)).toEqual({ valid: true, version: "3.1", errors: null });
+  // The validator can say no: a response without its required description.
+  const broken = JSON.parse(JSON.stringify(doc));
+  delete broken.paths["/api/jobs"].get.responses["200"].description;
+  expect(validateDocument(broken).valid).toBe(false);
+});
+
+test("a server-sent event stream is described as text/event-stream with its events' data schema, and the document stays valid", () => {
+  const stream: RouteSpec = { mount: "/api", method: "GET", path: "jobs/:id/events", action: "jobEvents", access: "submitter", doc: { summary: "A job's events, then live", responses: { 200: { eventStream: ref("Event") } }, errors: [404] } };
+  const withStream = openApiDocument(node.rt.registry, { version: "0.0.0", routes: [...ROUTES, stream] }) as any;
+  const media = withStream.paths["/api/jobs/{id}/events"].get.responses["200"].content;
+  expect(Object.keys(media)).toEqual(["text/event-stream"]);
+  expect(media["text/event-stream"]["x-event-data"]).toEqual(ref("Event"));
+  expect(validateDocument(withStream)).toEqual({ valid: true, version: "3.1", errors: null });
 });
 
 test("every loaded task type's params are in the job request schema, and the worker callbacks are the SDK's contract", () => {
@@ -197,8 +233,9 @@ test("every route's real answers match the document", async () => {
       problems.push(`${what}: content type ${s.contentType} not documented (${Object.keys(response.content ?? {}).join(", ")})`);
       continue;
     }
-    const validate = ajv.compile({ $ref: `openapi#/${base}/${pointer("content", s.contentType, "schema")}` });
-    const value = s.contentType === "application/json" ? s.body : s.text;
+    const stream = s.contentType === "text/event-stream";
+    const validate = ajv.compile({ $ref: `openapi#/${base}/${pointer("content", s.contentType, stream ? "x-event-data" : "schema")}` });
+    const value = s.contentType === "application/json" || stream ? s.body : s.text;
     if (!validate(value)) problems.push(`${what}: ${ajv.errorsText(validate.errors)} in ${s.text.slice(0, 300)}`);
     // What was accepted was a request the document allows.
     const request = doc.paths[p][method].requestBody;
