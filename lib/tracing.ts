@@ -93,7 +93,7 @@ export function tracingConfigOf(env: Record<string, string | undefined>): Tracin
   const headers: Record<string, string> = {};
   for (const pair of (env.OTEL_EXPORTER_OTLP_HEADERS ?? "").split(",")) {
     const eq = pair.indexOf("=");
-    if (eq > 0) headers[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    if (eq > 0) headers[decoded(pair.slice(0, eq).trim())] = decoded(pair.slice(eq + 1).trim());
   }
   const delay = Number(env.OTEL_BSP_SCHEDULE_DELAY);
   return {
@@ -103,6 +103,15 @@ export function tracingConfigOf(env: Record<string, string | undefined>): Tracin
     serviceName: env.OTEL_SERVICE_NAME?.trim() || "blacktree-orchestrator",
     exportDelayMs: Number.isFinite(delay) && delay >= 0 ? delay : 2000,
   };
+}
+
+/** Values are percent-encoded (W3C Baggage style); a stray `%` is taken as it is. */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 export function createTracing(config: TracingConfig): Tracing {
