@@ -137,7 +137,8 @@ export const WORKER_RESPONSES = {
 } as const;
 
 export const WORKER_CONTRACT = {
-  version: "1.0.0",
+  /** 1.1: TRACEPARENT and the `traceparent` header (optional: a 1.0 worker still works). */
+  version: "1.1.0",
   env: WORKER_ENV_VARS,
   authorization: "Authorization: Bearer <BLACKTREE_CALLBACK_TOKEN> on every route",
   tracing: "With TRACEPARENT set, send it as the `traceparent` header on every route: the callbacks become spans of the job's trace.",
