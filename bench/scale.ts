@@ -25,7 +25,7 @@ import type { Results } from "./report";
 import { log, median, sleep, until } from "./stats";
 
 const TICK = "blacktree_clock_tick_seconds";
-const LAG_P99 = "blacktree_process_nodejs_eventloop_lag_p99_seconds";
+const LAG_P99 = "blacktree_nodejs_eventloop_lag_p99_seconds";
 
 export interface ScaleOptions {
   amqpUrl: string;

@@ -30,6 +30,7 @@ async function start() {
     // A service that cannot start (the gateway's port taken, RabbitMQ unreachable): whatever did start stops too.
     await broker.stop().catch(() => undefined);
     await rt.store.close().catch(() => undefined);
+    await rt.tracing.shutdown().catch(() => undefined);
     throw err;
   }
   const services = rt.env.services?.join(", ") ?? "all services";
@@ -46,6 +47,8 @@ async function start() {
     broker.logger.info(`🔄 ${signal}: stopping (running workers are left to finish and are adopted on the next start)`);
     await broker.stop();
     await rt.store.close();
+    // The spans finished last (the final publishes) leave before the process does.
+    await rt.tracing.shutdown().catch((err) => broker.logger.warn(`⚠️ could not export the last spans: ${describeError(err).message}`));
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));

@@ -3,7 +3,8 @@ import type { JobStore } from "./store/job-store";
 
 /** One prom-client registry for the node; `/metrics` serves it. */
 export const metricsRegistry = new client.Registry();
-client.collectDefaultMetrics({ register: metricsRegistry, prefix: "blacktree_process_" });
+// prom-client names its defaults `process_*` and `nodejs_*` already: the prefix is ours only.
+client.collectDefaultMetrics({ register: metricsRegistry, prefix: "blacktree_" });
 
 let storeForGauges: JobStore | null = null;
 

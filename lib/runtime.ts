@@ -10,6 +10,7 @@ import { loadPluginsConfig, PluginsConfig } from "./config/plugins-config";
 import { loadPlugins } from "./plugins/loader";
 import { PluginRegistry } from "./plugins/registry";
 import type { PluginContext, PluginLogger } from "./plugins/sdk";
+import { createTracing, type Tracing } from "./tracing";
 import { createStore } from "./store";
 import type { JobStore } from "./store/job-store";
 
@@ -25,6 +26,8 @@ export interface Runtime {
   apiKeys: ApiKeys;
   /** Set on the first development start: where the generated admin key was written. */
   generatedAdminKeyFile: string | null;
+  /** Job traces (no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set). */
+  tracing: Tracing;
   pluginContext(logger: PluginLogger): PluginContext;
 }
 
@@ -50,6 +53,7 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
     streamTokens: new StreamTokens(callbackSecret),
     apiKeys: auth.keys,
     generatedAdminKeyFile: auth.generatedAdminKeyFile,
+    tracing: createTracing(env.tracing),
     pluginContext: (logger) => ({ logger, dataDir: env.dataDir, mode: env.mode, policy: config.policy, resolveHost: opts.resolveHost ?? systemResolver }),
   };
 }

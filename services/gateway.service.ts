@@ -12,6 +12,7 @@ import { blacktreeError, describeError } from "../lib/errors";
 import { brokerCluster } from "../lib/cluster";
 import { redisRateStore } from "../lib/gateway/redis-rate-store";
 import { FailureLimit } from "../lib/gateway/failure-limit";
+import { openApiDocument, orchestratorVersion } from "../lib/gateway/openapi";
 import { accessOf, aliasesOf, routeOf } from "../lib/gateway/routes";
 import { dashboardDir, setDashboardHeaders } from "../lib/gateway/dashboard";
 import { jobStats } from "../lib/jobs/stats";
@@ -44,6 +45,8 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   // Every body is JSON whatever its Content-Type (`curl -d @job.json` sends it as a form), and
   // read only once the credential is checked: the parser runs after `authenticate…` below.
   const parseJson = ApiGateway.bodyParser.json({ strict: false, limit: "256kb", type: () => true });
+  /** GET /api/openapi.json, built on first request. */
+  let openApi: Record<string, unknown> | null = null;
   // Per API key (or worker launch), after the credential is verified: never X-Forwarded-For, which any client can set.
   const sharedLimit = rt.env.redisUrl ? redisRateStore(rt.env.redisUrl, `blacktree:${rt.env.namespace}:ratelimit`) : null;
   const rateLimit = {
@@ -158,6 +161,9 @@ export function gatewayService(rt: Runtime): ServiceSchema {
             ctx.meta.body = req.body;
             const key = req.headers["idempotency-key"];
             ctx.meta.idempotencyKey = typeof key === "string" ? key : null;
+            // A submitter's own trace (W3C Trace Context): the job's trace joins it.
+            const traceparent = req.headers.traceparent;
+            ctx.meta.traceparent = typeof traceparent === "string" ? traceparent : null;
           },
           onError: writeError,
         },
@@ -177,9 +183,9 @@ export function gatewayService(rt: Runtime): ServiceSchema {
     actions: {
       submitJob: {
         visibility: "published",
-        async handler(ctx: Context<unknown, CallerMeta & { body: unknown; idempotencyKey: string | null; $statusCode?: number }>) {
+        async handler(ctx: Context<unknown, CallerMeta & { body: unknown; idempotencyKey: string | null; traceparent: string | null; $statusCode?: number }>) {
           const { caller } = ctx.meta;
-          const result = await ctx.call<{ created: boolean; job: { submittedBy: string | null } }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey, caller });
+          const result = await ctx.call<{ created: boolean; job: { submittedBy: string | null } }, unknown>("intake.submit", { body: ctx.meta.body, source: "rest", idempotencyKey: ctx.meta.idempotencyKey, caller, traceparent: ctx.meta.traceparent });
           // A submitter reusing another caller's job key learns nothing about that job.
           if (!result.created && !canSee(caller, result.job)) throw blacktreeError("JOB_KEY_CONFLICT", "This job key belongs to another caller's job; use another idempotency key");
           ctx.meta.$statusCode = result.created ? 202 : 200;
@@ -370,6 +376,14 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           return rt.registry.describe();
         },
       },
+      openApi: {
+        visibility: "published",
+        handler() {
+          // The loaded plugins do not change while the node runs: built once.
+          openApi ??= openApiDocument(rt.registry, { version: orchestratorVersion(), serverUrl: rt.env.publicUrl });
+          return openApi;
+        },
+      },
       health: {
         visibility: "published",
         async handler(this: any, ctx: Context<unknown, { $statusCode?: number }>) {
@@ -399,26 +413,18 @@ export function gatewayService(rt: Runtime): ServiceSchema {
           return aggregateMetrics(parts.filter((p): p is object[] => p !== null));
         },
       },
-      workerStarted: workerAction("lifecycle.workerStarted"),
-      workerHeartbeat: workerAction("lifecycle.workerHeartbeat"),
-      workerResult: {
-        visibility: "published",
-        async handler(ctx: Context<Record<string, unknown>, { worker: WorkerCall; body: unknown }>) {
-          const result = sanitizeResult(ctx.params);
-          return ctx.call("lifecycle.workerResult", { ...ctx.meta.worker, result });
-        },
-      },
-      workerSecrets: workerAction("lifecycle.workerSecrets"),
-      workerLog: {
-        visibility: "published",
-        async handler(ctx: Context<{ lines?: unknown }, { worker: WorkerCall }>) {
-          const lines = Array.isArray(ctx.params.lines) ? ctx.params.lines.filter((l): l is string => typeof l === "string").slice(0, 1000).map((l) => l.slice(0, 4096)) : [];
-          const done = await ctx.call("lifecycle.workerLog", { ...ctx.meta.worker, lines });
-          // Followers on this node read the new lines now (on other nodes at their next poll).
-          logWatch?.kick(ctx.meta.worker.jobId);
-          return done;
-        },
-      },
+      workerStarted: workerAction(rt, "started", "lifecycle.workerStarted"),
+      workerHeartbeat: workerAction(rt, "heartbeat", "lifecycle.workerHeartbeat"),
+      workerResult: workerAction(rt, "result", "lifecycle.workerResult", (params) => ({ result: sanitizeResult(params) })),
+      workerSecrets: workerAction(rt, "secrets", "lifecycle.workerSecrets"),
+      workerLog: workerAction(
+        rt,
+        "log",
+        "lifecycle.workerLog",
+        (params) => ({ lines: Array.isArray(params.lines) ? params.lines.filter((l): l is string => typeof l === "string").slice(0, 1000).map((l) => l.slice(0, 4096)) : [] }),
+        // Followers on this node read the new lines now (on other nodes at their next poll).
+        (worker) => logWatch?.kick(worker.jobId),
+      ),
     },
     methods: {
       /** API routes: a valid key (401 without), a role the route table allows (403 otherwise); /health is open. */
@@ -451,9 +457,11 @@ export function gatewayService(rt: Runtime): ServiceSchema {
         return (ApiGateway as any).methods.sendResponse.call(this, req, res, data, action);
       },
       /** Worker routes take only a callback token scoped to one launch of a live job attempt (checked by `authenticateWorker`). */
-      authorize(ctx: Context<unknown, { worker?: unknown }>, _route: unknown, req: Req) {
+      authorize(ctx: Context<unknown, { worker?: unknown; traceparent?: string }>, _route: unknown, req: Req) {
         if (!req.$worker) throw blacktreeError("UNAUTHORIZED", "A valid worker token is required");
         ctx.meta.worker = req.$worker;
+        const traceparent = req.headers.traceparent;
+        if (typeof traceparent === "string") ctx.meta.traceparent = traceparent;
       },
     },
     events: {
@@ -512,11 +520,15 @@ export function gatewayService(rt: Runtime): ServiceSchema {
   };
 }
 
-function workerAction(target: string) {
+/** A worker callback: its report, in the job's trace when the worker sent the traceparent it was launched with. */
+function workerAction(rt: Runtime, route: string, target: string, bodyOf: (params: Record<string, unknown>) => Record<string, unknown> = () => ({}), after?: (worker: WorkerCall) => void) {
   return {
     visibility: "published" as const,
-    handler(ctx: Context<unknown, { worker: WorkerCall }>) {
-      return ctx.call(target, ctx.meta.worker);
+    async handler(ctx: Context<Record<string, unknown>, { worker: WorkerCall; traceparent?: string }>) {
+      const { worker, traceparent } = ctx.meta;
+      const answer = await rt.tracing.workerCallback(traceparent, route, { jobId: worker.jobId, attempt: worker.attempt }, () => ctx.call(target, { ...worker, ...bodyOf(ctx.params) }));
+      after?.(worker);
+      return answer;
     },
   };
 }

@@ -10,6 +10,7 @@ import type { JobSource, NewJob } from "../lib/jobs/model";
 import { iso, jobView } from "../lib/jobs/model";
 import { asPluginLogger, Runtime } from "../lib/runtime";
 import type { DeadLetter } from "../lib/store/job-store";
+import type { IntakeTrace } from "../lib/tracing";
 import { amqpMixin } from "../mixins/amqp.mixin";
 
 export interface SubmitParams {
@@ -21,6 +22,8 @@ export interface SubmitParams {
   caller?: Caller | null;
   /** Who the job belongs to when there is no caller: a follow-up inherits its parent's submitter. */
   submittedBy?: string | null;
+  /** The W3C traceparent the submitter sent (REST), or a parent job's trace (follow-ups): the job's trace joins it. */
+  traceparent?: string | null;
   /** execute.queue only (AMQP_UNKNOWN_FIELDS): unknown fields refused or dropped and logged. */
   unknownFields?: "refuse" | "drop";
 }
@@ -39,9 +42,16 @@ export function intakeService(rt: Runtime): ServiceSchema {
       submit: {
         visibility: "public",
         async handler(ctx: Context<SubmitParams>) {
-          const stored = await rt.store.createJob(await toNewJob(rt, ctx, ctx.params));
-          if (stored.created) this.logger.info(`✅ job ${stored.job.id} queued (${describe(stored.job)}, via ${stored.job.source})`);
-          return { job: jobView(stored.job), created: stored.created };
+          const trace = rt.tracing.intake(ctx.params.source ?? "internal", ctx.params.traceparent);
+          try {
+            const stored = await rt.store.createJob(await toNewJob(rt, ctx, ctx.params, trace));
+            trace.end({ jobId: stored.job.id, created: stored.created, state: stored.job.state });
+            if (stored.created) this.logger.info(`✅ job ${stored.job.id} queued (${describe(stored.job)}, via ${stored.job.source})`);
+            return { job: jobView(stored.job), created: stored.created };
+          } catch (err) {
+            trace.end({ error: err });
+            throw err;
+          }
         },
       },
       deadLetters: {
@@ -72,17 +82,18 @@ export function intakeService(rt: Runtime): ServiceSchema {
       const broker: ServiceBroker = this.broker;
       const intake = new ExecuteIntake({
         store: rt.store,
-        toNewJob: async (body, idempotencyKey) => {
+        toNewJob: async (body, idempotencyKey, trace) => {
           const params = { body, source: "amqp" as const, idempotencyKey, unknownFields: rt.env.amqpUnknownFields };
           try {
-            return await toNewJob(rt, broker, params);
+            return await toNewJob(rt, broker, params, trace);
           } catch (err) {
             // Messages may arrive while the node is still starting: a validator not there yet is waited for, once.
             if (errorType(err) !== "SERVICE_NOT_FOUND" && errorType(err) !== "SERVICE_NOT_AVAILABLE") throw err;
             await broker.waitForServices(["validator"], 30_000);
-            return toNewJob(rt, broker, params);
+            return toNewJob(rt, broker, params, trace);
           }
         },
+        tracing: rt.tracing,
         publish: (exchange, key, content, options) => link.publish(exchange, key, content, options),
         logger: asPluginLogger(this.logger),
         maxBytes: rt.env.amqpMaxMessageBytes,
@@ -99,15 +110,15 @@ export function intakeService(rt: Runtime): ServiceSchema {
  * The one way a body becomes a job to store, for REST (`intake.submit`) and AMQP alike:
  * `validator.validate`, who submitted it, and what accepting it cancels.
  */
-async function toNewJob(rt: Runtime, broker: Pick<ServiceBroker, "call">, params: SubmitParams): Promise<NewJob> {
+async function toNewJob(rt: Runtime, broker: Pick<ServiceBroker, "call">, params: SubmitParams, trace: IntakeTrace): Promise<NewJob> {
   const { body, source = "internal", idempotencyKey = null, parentId = null, caller = null } = params;
   const unknownFields = source === "amqp" ? (params.unknownFields ?? "refuse") : "refuse";
-  const job = await broker.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId, caller: caller ? { name: caller.name, role: caller.role } : null, unknownFields });
+  const job = await trace.validate(() => broker.call<NewJob, object>("validator.validate", { body, source, idempotencyKey, parentId, caller: caller ? { name: caller.name, role: caller.role } : null, unknownFields }));
   const submittedBy = caller?.name ?? params.submittedBy ?? null;
   // What accepting the job cancels reaches only what its submitter may cancel: a submitter's
   // own jobs (a follow-up's: its parent's submitter's); an operator's, an admin's and the backend's reach every job.
   const onlySubmittedBy = caller ? (caller.role === "submitter" ? caller.name : null) : submittedBy;
-  return { ...job, submittedBy, effects: submissionEffects(job, rt.registry, rt.config, { onlySubmittedBy }) };
+  return { ...job, submittedBy, traceContext: trace.traceContext, effects: submissionEffects(job, rt.registry, rt.config, { onlySubmittedBy }) };
 }
 
 function describe(job: { type: string; deploymentId: string | null }): string {

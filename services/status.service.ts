@@ -44,8 +44,8 @@ export function statusService(rt: Runtime): ServiceSchema {
       const logger = asPluginLogger(this.logger);
       // One memory of job identities for every sink: the usual flow reads no job rows.
       const identities = new JobIdentities(rt.store);
-      sinks = [moleculerSink(this.broker, identities)];
-      if (rt.env.amqpUrl) sinks.push(amqpSink(this.amqp as AmqpLink, rt.store, identities));
+      sinks = [moleculerSink(this.broker, identities, rt.tracing, rt.store)];
+      if (rt.env.amqpUrl) sinks.push(amqpSink(this.amqp as AmqpLink, rt.store, identities, rt.tracing));
       if (rt.env.redisUrl) {
         const redis = redisSink(rt.env.redisUrl, identities, logger);
         registerReadiness("redis", () => (redis.ready ? { ok: true } : { ok: false, error: redis.lastError ?? "not connected" }));

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { NO_TRACING, type IntakeTrace, type Tracing } from "../tracing";
 import type { ConsumeMessage, Options } from "amqplib";
 import { describeError, errorType } from "../errors";
 import type { FieldError } from "../errors";
@@ -32,7 +33,9 @@ export interface ExecuteConsumerDeps {
    * Validates one message's body into a job to store — the function `intake.submit` uses too
    * (`validator.validate`); throws VALIDATION_FAILED / UNKNOWN_TASK_TYPE for invalid jobs.
    */
-  toNewJob(body: Record<string, unknown>, idempotencyKey: string | null): Promise<NewJob>;
+  toNewJob(body: Record<string, unknown>, idempotencyKey: string | null, trace: IntakeTrace): Promise<NewJob>;
+  /** Job traces: each message's intake is a span (a child of its `traceparent` header, when it has one). */
+  tracing?: Tracing;
   /** Publishes with a confirm (AmqpLink.publish). */
   publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void>;
   logger: PluginLogger;
@@ -67,7 +70,9 @@ export class ExecuteIntake {
 
   /** The consumer's `handle`: resolves once this message is settled (acked, retried or dead-lettered). */
   async handle(msg: ConsumeMessage, delivery: Delivery): Promise<void> {
-    const decided = decide(msg, this.deps).then(
+    const header = msg.properties.headers?.traceparent;
+    const trace = (this.deps.tracing ?? NO_TRACING).intake("amqp", typeof header === "string" ? header : null);
+    const decided = decide(msg, this.deps, trace).then(
       (decision) => ({ decision }),
       (error: unknown) => ({ error }),
     );
@@ -83,14 +88,17 @@ export class ExecuteIntake {
       if ("error" in outcome) throw outcome.error;
       const { decision } = outcome;
       if (!("job" in decision)) {
+        trace.end({ state: "dead-lettered" });
         delivery.ack();
         if (decision.log) this.deps.logger.info(decision.log);
         return;
       }
       const { job, created } = await (outcome as { write: Promise<{ job: Job; created: boolean }> }).write;
+      trace.end({ jobId: job.id, created, state: job.state });
       delivery.ack();
       this.logStored(job, created, decision.rejectedFields);
     } catch (err) {
+      trace.end({ error: err });
       await handlingFailed(msg, delivery, err, this.deps);
     }
   }
@@ -196,7 +204,7 @@ function describeMessage(msg: ConsumeMessage): string {
 
 type Decision = { log: string | null } | { job: NewJob; rejectedFields: string | null };
 
-async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<Decision> {
+async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps, trace: IntakeTrace): Promise<Decision> {
   const dead = async (reason: string, detail: string) => ({ log: await deadLetter(msg, reason, detail, deps) });
   if (msg.content.length > deps.maxBytes) return dead("TOO_LARGE", `message of ${msg.content.length} bytes exceeds ${deps.maxBytes}`);
   const text = msg.content.toString("utf8");
@@ -216,14 +224,14 @@ async function decide(msg: ConsumeMessage, deps: ExecuteConsumerDeps): Promise<D
   const sent = originalMessageId(msg);
   const messageId = sent !== null && KEY_PATTERN.test(sent) ? sent : null;
   try {
-    return { job: await deps.toNewJob(raw, messageId), rejectedFields: null };
+    return { job: await deps.toNewJob(raw, messageId, trace), rejectedFields: null };
   } catch (err) {
     const type = errorType(err);
     if (type !== "VALIDATION_FAILED" && type !== "UNKNOWN_TASK_TYPE") throw err;
     const invalid = err as { type: string; message: string; data?: { fields?: FieldError[] } };
     const job = rejectedJob(raw, invalid, messageId, deps);
     if (!job) return dead("NO_DEPLOYMENT_ID", `invalid job without a usable deploymentId: ${invalid.message}`);
-    return { job, rejectedFields: (job.error?.fields ?? []).map((f) => f.field || "(message)").join(", ") };
+    return { job: { ...job, traceContext: trace.traceContext }, rejectedFields: (job.error?.fields ?? []).map((f) => f.field || "(message)").join(", ") };
   }
 }
 

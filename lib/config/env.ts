@@ -1,4 +1,5 @@
 import path from "node:path";
+import { tracingConfigOf, type TracingConfig } from "../tracing";
 import { blacktreeError } from "../errors";
 
 export type Mode = "development" | "production";
@@ -63,6 +64,8 @@ export interface EnvConfig {
   streamBufferBytes: number;
   streamPollMs: number;
   streamReplayLimit: number;
+  /** OpenTelemetry trace export (lib/tracing.ts): off unless an OTLP endpoint is set. */
+  tracing: TracingConfig;
 }
 
 export const ENV_DOCS: Record<string, string> = {
@@ -104,6 +107,11 @@ export const ENV_DOCS: Record<string, string> = {
   BLACKTREE_STREAM_BUFFER_BYTES: "bytes a stream connection may have unsent before the server cuts it (default 1048576)",
   BLACKTREE_STREAM_POLL_MS: "safety poll of the gateway's shared event tail; change notices wake it sooner (default 1000)",
   BLACKTREE_STREAM_REPLAY_LIMIT: "most events GET /api/events replays after a Last-Event-ID (default 10000)",
+  OTEL_EXPORTER_OTLP_ENDPOINT: "OTLP/HTTP base URL (e.g. http://collector:4318): turns on job traces, exported as JSON to <url>/v1/traces (default: off)",
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "OTLP/HTTP traces URL, used as is (wins over OTEL_EXPORTER_OTLP_ENDPOINT)",
+  OTEL_EXPORTER_OTLP_HEADERS: "extra headers of the export requests, k=v,k2=v2 (e.g. a collector's auth token)",
+  OTEL_SERVICE_NAME: "service.name of the exported spans (default blacktree-orchestrator)",
+  OTEL_BSP_SCHEDULE_DELAY: "longest a finished span waits before its batch is exported, ms (default 2000)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {
@@ -150,6 +158,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     streamBufferBytes: envInt(env, "BLACKTREE_STREAM_BUFFER_BYTES", 1 << 20, 1024, 1 << 30),
     streamPollMs: envInt(env, "BLACKTREE_STREAM_POLL_MS", 1000, 10, 600_000),
     streamReplayLimit: envInt(env, "BLACKTREE_STREAM_REPLAY_LIMIT", 10_000, 0, 1_000_000),
+    tracing: tracingConfigOf(env),
   };
 }
 

@@ -3,12 +3,14 @@ import type { PluginsConfig } from "../config/plugins-config";
 import type { PluginRegistry } from "../plugins/registry";
 import type { JobRequest, PluginContext, PluginLogger } from "../plugins/sdk";
 import type { JobStore } from "../store/job-store";
+import type { Tracing } from "../tracing";
 import type { TargetClient } from "./targets";
 
 /** Submits a job the engine creates (a follow-up); validation and storing are the intake's. */
 export type SubmitJob = (
   body: JobRequest,
-  opts: { parentId: string; idempotencyKey: string; submittedBy: string | null },
+  /** `traceparent`: the parent's trace, which the follow-up's joins. */
+  opts: { parentId: string; idempotencyKey: string; submittedBy: string | null; traceparent?: string | null },
 ) => Promise<{ job: { id: string; type: string }; created: boolean }>;
 
 export interface EngineSettings {
@@ -36,4 +38,6 @@ export interface EngineContext {
   plugin: PluginContext;
   submit: SubmitJob;
   now: () => number;
+  /** Job traces (lib/tracing.ts); none when left out. */
+  tracing?: Tracing;
 }

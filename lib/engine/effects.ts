@@ -166,7 +166,7 @@ export class Effects {
     const requests = def.followUps({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: job.attempt, params: job.params }, job.result ?? {}, this.c.plugin);
     for (const [i, body] of requests.entries()) {
       try {
-        const { job: child, created } = await this.c.submit(body, { parentId: job.id, idempotencyKey: `${job.id}.follow-up.${n}.${i}`, submittedBy: job.submittedBy });
+        const { job: child, created } = await this.c.submit(body, { parentId: job.id, idempotencyKey: `${job.id}.follow-up.${n}.${i}`, submittedBy: job.submittedBy, traceparent: job.traceContext });
         if (!created) continue;
         await this.c.store.updateAttempt(job.id, n, {}, { event: { kind: "job.follow_up", data: { jobId: child.id, type: child.type } } });
         this.c.logger.info(`✅ job ${job.id} created follow-up ${child.type} job ${child.id}`);

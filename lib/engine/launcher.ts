@@ -6,6 +6,7 @@ import { jobMetrics } from "../metrics";
 import type { LaunchRequest, TargetHandle } from "../plugins/sdk";
 import type { EngineContext } from "./context";
 import { TARGET_CALL_TIMEOUTS } from "./targets";
+import { NO_TRACING } from "../tracing";
 import { WorkPool } from "./work-pool";
 
 /** Jobs claimed per store call; a pass claims again while a call fills up. */
@@ -76,9 +77,11 @@ export class Launcher {
       do {
         this.again = false;
         if (this.stopped) break;
+        const claimStarted = Date.now();
         const claims = await this.c.store.claimJobs({ now: this.c.now(), limits: this.c.config.limits, max: CLAIM_BATCH });
         for (const { job, attempt } of claims) {
           jobMetrics.queueWait.observe({ type: job.type }, (attempt.launchedAt - job.createdAt) / 1000);
+          this.tracing.claimed(job, attempt.attempt, claimStarted);
           this.start(job, attempt);
         }
         if (claims.length === CLAIM_BATCH) this.again = true;
@@ -94,14 +97,22 @@ export class Launcher {
     this.pool.run(attempt.key, () => this.launch(job, attempt));
   }
 
+  private get tracing() {
+    return this.c.tracing ?? NO_TRACING;
+  }
+
   private async launch(job: Job, first: Attempt): Promise<void> {
     const chain = fallbackChain(this.c.config.routing, job.target ?? first.target);
     let attempt = first;
     for (;;) {
       let handle: TargetHandle;
+      // One span per target tried; the worker reports in its context (TRACEPARENT).
+      const trace = this.tracing.launch(job, attempt.attempt, attempt.target);
       try {
-        handle = await this.c.targets.launch(attempt.target, await this.request(job, attempt), TARGET_CALL_TIMEOUTS.launch);
+        handle = await this.c.targets.launch(attempt.target, await this.request(job, attempt, trace.traceparent), TARGET_CALL_TIMEOUTS.launch);
+        trace.end();
       } catch (err) {
+        trace.end(err);
         const e = describeError(err);
         jobMetrics.launchErrors.inc({ target: attempt.target, type: e.type });
         this.c.logger.warn(`⚠️ launch of job ${job.id} attempt ${attempt.attempt} on '${attempt.target}' failed: ${e.type}: ${e.message}`);
@@ -163,7 +174,7 @@ export class Launcher {
     await this.c.store.updateAttempt(job.id, attempt.attempt, { state: "stopped", endedAt: now }, { onlyIfState: ["stopping"] });
   }
 
-  private async request(job: Job, attempt: Attempt): Promise<LaunchRequest> {
+  private async request(job: Job, attempt: Attempt, traceparent: string | null): Promise<LaunchRequest> {
     const taskType = this.c.registry.taskType(job.type);
     if (!taskType) throw Object.assign(new Error(`task type '${job.type}' is not loaded on this node`), { type: "LAUNCH_FAILED", retryable: true });
     const workload = taskType.def.toWorkload({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: attempt.attempt, params: job.params }, this.c.plugin);
@@ -187,6 +198,8 @@ export class Launcher {
           // Bound to this launch's key: a fallback launch gets a new token, and the first one's stops working.
           BLACKTREE_CALLBACK_TOKEN: this.c.tokens.issue(job.id, attempt.attempt, attempt.key, attemptTokenTtl(job)),
           BLACKTREE_SECRETS: secrets.join(","),
+          // W3C Trace Context for the worker's callbacks (the SDK's worker client sends it back).
+          ...(traceparent ? { TRACEPARENT: traceparent } : {}),
         },
       },
       labels: { "blacktree.job": job.id, "blacktree.attempt": String(attempt.attempt), "blacktree.deployment": job.deploymentId ?? "", "blacktree.type": job.type },

@@ -44,6 +44,7 @@ export class NodeEngine {
       plugin: rt.pluginContext(logger),
       submit: (body, opts) => this.need().call("intake.submit", { body, source: "internal", ...opts }),
       now: Date.now,
+      tracing: rt.tracing,
     });
   }
 

@@ -44,6 +44,8 @@ export interface Job {
   version: number;
   /** Name of the API key that submitted the job over REST (null for AMQP and internal jobs). */
   submittedBy: string | null;
+  /** The W3C traceparent of the job's trace (null when tracing is off): see lib/tracing.ts. */
+  traceContext: string | null;
 }
 
 /**
@@ -109,6 +111,8 @@ export interface NewJob {
   runAfter: number | null;
   /** Name of the submitting API key (REST). */
   submittedBy?: string | null;
+  /** The trace the job belongs to (lib/tracing.ts), stored with it. */
+  traceContext?: string | null;
   /** Written with the job: what accepting it causes (a `stop`'s cancellations). */
   effects?: Array<{ kind: string; payload: Record<string, unknown> }>;
 }

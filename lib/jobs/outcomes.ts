@@ -59,7 +59,8 @@ export function endTransition(job: Job, attempt: Attempt, end: AttemptEnd, now: 
   const base = { from: [job.state] as JobState[], expect: { attempt: attempt.attempt, version: job.version }, attempt: attemptPatch, now, effects };
 
   if (end.outcome === "SUCCEEDED") {
-    const result: JobResult = { imageUrl: null, ...(attempt.result ?? {}) };
+    // What the worker reported, as it reported it (an imageUrl only from the task types that build one).
+    const result: JobResult = { ...(attempt.result ?? {}) };
     return { ...base, to: "succeeded", patch: { result, error: null }, event: { data: { ...data, result } } };
   }
   if (!end.final && shouldRetry(job.retry, end.outcome, job.attempt, end.retryable !== false)) {
@@ -67,5 +68,6 @@ export function endTransition(job: Job, attempt: Attempt, end: AttemptEnd, now: 
     return { ...base, to: "retrying", patch: { runAfter: now + delay, error: { type: end.outcome, message: end.reason } }, event: { data: { ...data, delay, nextAttempt: job.attempt + 1 } } };
   }
   const to: JobState = end.outcome === "TIMED_OUT" ? "timed_out" : "failed";
-  return { ...base, to, patch: { error: { type: end.outcome, message: end.reason } }, event: { data } };
+  // A failed job shows what its last attempt reported (a build's error, its log message).
+  return { ...base, to, patch: { result: attempt.result ?? null, error: { type: end.outcome, message: end.reason } }, event: { data } };
 }

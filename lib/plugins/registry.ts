@@ -47,11 +47,19 @@ export class PluginRegistry {
       taskTypes: [...this.taskTypes.values()].map(({ plugin, def }) => ({
         name: def.name,
         plugin,
-        params: def.params,
+        params: plainSchema(def.params),
         secretFields: def.secretFields ?? [],
         defaults: def.defaults ?? {},
       })),
-      targets: [...this.targets.values()].map(({ plugin, target }) => ({ name: target.name, plugin, configSchema: target.configSchema })),
+      targets: [...this.targets.values()].map(({ plugin, target }) => ({ name: target.name, plugin, configSchema: plainSchema(target.configSchema) })),
     };
   }
+}
+
+/** A schema as JSON shows it: a RegExp (a `pattern`) as its source, which JSON would turn into `{}`. */
+export function plainSchema<T>(schema: T): T {
+  if (schema instanceof RegExp) return schema.source as T;
+  if (Array.isArray(schema)) return schema.map(plainSchema) as T;
+  if (schema && typeof schema === "object") return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, plainSchema(v)])) as T;
+  return schema;
 }

@@ -5,6 +5,7 @@ import type { JobEvent } from "../jobs/model";
 import type { JobIdentities, JobIdentity } from "./job-identities";
 import type { JobStore } from "../store/job-store";
 import type { StatusSink } from "./sink";
+import { NO_TRACING, type Tracing } from "../tracing";
 import { isFinalEvent, legacyResult, statusEvent } from "./views";
 
 /** A result's message id: the same on every retry, so its receipt can be recognized. */
@@ -23,7 +24,7 @@ const resultMessageId = (e: JobEvent) => `result.${e.jobId}.${e.seq}`;
  * reads the receipts and skips the results already routed. The receipts queue is purged
  * after every fully confirmed batch, so it only ever holds the batch in flight.
  */
-export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentities): StatusSink {
+export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentities, tracing: Tracing = NO_TRACING): StatusSink {
   let inDoubt = true; // after a start, the previous process may have left results unconfirmed
   let routed = new Set<string>();
 
@@ -59,7 +60,8 @@ export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentit
           } else {
             const attempt = e.attempt ? await store.getAttempt(e.jobId, e.attempt) : null;
             results += 1;
-            parts.push(link.publish(EXCHANGE, RESULT_KEY, json(legacyResult(e, job, attempt)), { persistent: true, mandatory: true, contentType: "application/json", messageId }));
+            const send = () => link.publish(EXCHANGE, RESULT_KEY, json(legacyResult(e, job, attempt)), { persistent: true, mandatory: true, contentType: "application/json", messageId });
+            parts.push(tracing.publish(job.traceContext, { jobId: e.jobId, state: e.to ?? "", sink: "amqp api.result" }, send));
           }
         }
         const confirmed = Promise.all(parts).then(() => undefined);

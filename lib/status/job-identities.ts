@@ -7,6 +7,8 @@ export interface JobIdentity {
   deploymentId: string | null;
   source: JobSource;
   createdAt: number;
+  /** The job's trace (lib/tracing.ts), or null. */
+  traceContext: string | null;
 }
 
 /**
@@ -36,7 +38,7 @@ export class JobIdentities {
 
   private async fromStore(jobId: string): Promise<JobIdentity | null> {
     const job = await this.store.getJob(jobId);
-    return job && { type: job.type, deploymentId: job.deploymentId, source: job.source, createdAt: job.createdAt };
+    return job && { type: job.type, deploymentId: job.deploymentId, source: job.source, createdAt: job.createdAt, traceContext: job.traceContext };
   }
 
   private remember(jobId: string, identity: JobIdentity): void {
@@ -48,5 +50,5 @@ export class JobIdentities {
 /** A creation event carries the job's identity (the store writes type, deploymentId and source into it). */
 function fromCreation(e: JobEvent): JobIdentity | null {
   if (e.from !== null || (e.kind !== "job.created" && e.kind !== "job.rejected") || typeof e.data.type !== "string") return null;
-  return { type: e.data.type, deploymentId: (e.data.deploymentId as string | null) ?? null, source: e.data.source as JobSource, createdAt: e.at };
+  return { type: e.data.type, deploymentId: (e.data.deploymentId as string | null) ?? null, source: e.data.source as JobSource, createdAt: e.at, traceContext: typeof e.data.traceContext === "string" ? e.data.traceContext : null };
 }

@@ -38,6 +38,7 @@ export interface JobRow {
   error: string | null;
   version: number;
   submitted_by: string | null;
+  trace_context?: string | null;
 }
 
 export interface AttemptRow {
@@ -98,6 +99,7 @@ export function toJob(r: JobRow): Job {
     error: fromJson(r.error),
     version: r.version,
     submittedBy: r.submitted_by ?? null,
+    traceContext: r.trace_context ?? null,
   };
 }
 
@@ -191,6 +193,7 @@ export function newJobShape(input: NewJob, now: number): Job {
     error: input.error,
     version: 1,
     submittedBy: input.submittedBy ?? null,
+    traceContext: input.traceContext ?? null,
   };
 }
 

@@ -232,6 +232,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 7,
+    name: "jobs.trace_context",
+    statements() {
+      // The W3C traceparent of the job's trace (lib/tracing.ts): spans on any node join it.
+      return [`ALTER TABLE jobs ADD COLUMN trace_context TEXT`];
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     await worker.started(); // and the heartbeats
     result = await build(settings);
   } catch (err) {
-    ({ result, exitCode } = failureResult(err));
+    ({ result, exitCode } = failureResult(err, process.env.BLACKTREE_ACTION === "test" ? "test" : "build"));
     if (err instanceof TestFailure) exitCode = err.testExitCode;
   } finally {
     removeWorkDir();

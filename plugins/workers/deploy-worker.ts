@@ -31,12 +31,12 @@ async function deploy(): Promise<BuildResult> {
 }
 
 async function stop(): Promise<BuildResult> {
-  if (!(await dockerEngineAnswers())) return { success: true, imageUrl: null, error: null, message: "no Docker engine answered: nothing to stop" };
+  if (!(await dockerEngineAnswers())) return { success: true, error: null, message: "no Docker engine answered: nothing to stop" };
   log.progress(`removing container ${container}`);
   const run = await docker(["rm", "-f", container]);
   return run.ok || /No such container/i.test(run.detail)
-    ? { success: true, imageUrl: null, error: null, message: `stopped ${container}` }
-    : { success: false, imageUrl: null, error: `docker rm failed: ${run.detail}`, message: "stop failed" };
+    ? { success: true, error: null, message: `stopped ${container}` }
+    : { success: false, error: `docker rm failed: ${run.detail}`, message: "stop failed" };
 }
 
 async function main() {

@@ -13,6 +13,8 @@ export interface ConformanceOptions {
 
 const T0 = 1_700_000_000_000;
 const SECRET = "ghp_conformance-secret-value";
+/** A W3C traceparent: the job's trace context is stored with it (lib/tracing.ts). */
+const TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 /**
  * The behaviour every JobStore dialect must show. `makeStore` returns a store on an empty
@@ -92,6 +94,7 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
           runAfter: T0 + 10,
           source: "amqp",
           secrets: { githubToken: SECRET },
+          traceContext: TRACE,
         });
         const { job, created } = await store.createJob(input, T0);
         const expected: Job = {
@@ -116,6 +119,7 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
           error: null,
           version: 1,
           submittedBy: null,
+          traceContext: TRACE,
         };
         expect(created).toBe(true);
         expect(job).toStrictEqual(expected);
@@ -129,7 +133,8 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
             from: null,
             to: "queued",
             attempt: null,
-            data: { type: "build", deploymentId: "dep-1", source: "amqp" },
+            // The trace context rides along, so the status sinks learn it with the identity.
+            data: { type: "build", deploymentId: "dep-1", source: "amqp", traceContext: TRACE },
             at: T0,
           },
         ]);

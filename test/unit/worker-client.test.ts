@@ -10,6 +10,7 @@ interface Seen {
   method: string;
   path: string;
   authorization?: string;
+  traceparent?: string | string[];
   body: any;
 }
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       const route = (req.url ?? "").replace(/^\/api\/worker/, "");
-      seen.push({ method: req.method!, path: route, authorization: req.headers.authorization, body: body ? JSON.parse(body) : null });
+      seen.push({ method: req.method!, path: route, authorization: req.headers.authorization, traceparent: req.headers.traceparent, body: body ? JSON.parse(body) : null });
       const status = script[route]?.shift() ?? 200;
       res.statusCode = status;
       res.setHeader("content-type", "application/json");
@@ -65,7 +66,20 @@ describe("the worker client", () => {
       callbackUrl: "http://x/api/worker",
       callbackToken: "t",
       secrets: ["token", "key"],
+      traceparent: null,
     });
+  });
+
+  test("sends the traceparent it was launched with on every report", async () => {
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const w = client({}, { TRACEPARENT: traceparent });
+    await w.started();
+    await w.result({ success: true });
+    await w.close();
+    expect(seen.map((c) => [c.path, c.traceparent])).toEqual([
+      ["/started", traceparent],
+      ["/result", traceparent],
+    ]);
   });
 
   test("retries a result through 5xx answers, with the token as bearer and secrets redacted", async () => {

@@ -510,14 +510,14 @@ export class PostgresJobStore implements JobStore {
     const { values, p } = numbered();
     const steps = [
       `j AS (INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
-         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, wake_at)
+         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, wake_at, trace_context)
        VALUES (${p(input.id)}, ${p(input.type)}, ${p(input.state)}, ${p(input.deploymentId)}, ${p(input.priority)}, ${p(input.target)}, ${p(input.concurrencyKey)},
          ${p(JSON.stringify(input.params))}, ${p(JSON.stringify(input.timeouts))}, ${p(JSON.stringify(input.retry))}, 0, ${p(input.source)}, ${p(input.parentId)},
-         ${p(now)}, ${p(now)}, ${p(input.runAfter)}, ${p(input.deadline)}, NULL, ${p(toJson(input.error))}, 1, ${p(input.submittedBy ?? null)}, ${p(wake)})
+         ${p(now)}, ${p(now)}, ${p(input.runAfter)}, ${p(input.deadline)}, NULL, ${p(toJson(input.error))}, 1, ${p(input.submittedBy ?? null)}, ${p(wake)}, ${p(input.traceContext ?? null)})
        ON CONFLICT (id) DO NOTHING RETURNING *)`,
       `e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at)
        SELECT id, ${p(input.state === "rejected" ? "job.rejected" : "job.created")}, NULL, state, NULL,
-         ${p(JSON.stringify({ type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.state === "rejected" ? { snapshot: snapshotOf(shape) } : {}) }))}, ${p(now)} FROM j)`,
+         ${p(JSON.stringify({ type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.traceContext ? { traceContext: input.traceContext } : {}), ...(input.state === "rejected" ? { snapshot: snapshotOf(shape) } : {}) }))}, ${p(now)} FROM j)`,
     ];
     const secrets = Object.entries(input.secrets);
     if (secrets.length) {

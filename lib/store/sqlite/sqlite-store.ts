@@ -478,9 +478,9 @@ export class SqliteJobStore implements JobStore {
     noteWake(this.pending, wake);
     const row = this.stmt(
       `INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
-         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, wake_at)
+         attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, wake_at, trace_context)
        VALUES (@id, @type, @state, @deploymentId, @priority, @target, @concurrencyKey, @params, @timeouts, @retry,
-         0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy, @wake)
+         0, @source, @parentId, @now, @now, @runAfter, @deadline, NULL, @error, 1, @submittedBy, @wake, @traceContext)
        ON CONFLICT (id) DO NOTHING RETURNING *`,
     ).get({
       wake,
@@ -501,6 +501,7 @@ export class SqliteJobStore implements JobStore {
       deadline: input.deadline,
       error: toJson(input.error),
       submittedBy: input.submittedBy ?? null,
+      traceContext: input.traceContext ?? null,
     }) as JobRow | undefined;
     if (!row) return { job: this.selectJob(input.id)!, created: false };
     const job = toJob(row);
@@ -511,7 +512,7 @@ export class SqliteJobStore implements JobStore {
       from: null,
       to: input.state,
       attempt: null,
-      data: { type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.state === "rejected" ? { snapshot: snapshotOf(job) } : {}) },
+      data: { type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.traceContext ? { traceContext: input.traceContext } : {}), ...(input.state === "rejected" ? { snapshot: snapshotOf(job) } : {}) },
       at: now,
     });
     this.insertEffects(input.id, input.effects ?? [], now);

@@ -3,7 +3,8 @@ import type { WorkerResult } from "@blacktree/sdk/worker";
 /** What the worker reports through the worker contract and prints as its last line. */
 export interface BuildResult extends WorkerResult {
   success: boolean;
-  imageUrl: string | null;
+  /** Builds only: the image built, or null when none was. Other jobs leave it out. */
+  imageUrl?: string | null;
   error: string | null;
   message: string;
   /** Only when the worker knows: false for bad input, a missing branch, … */
@@ -31,9 +32,9 @@ export function badInput(message: string): BuildFailure {
   return new BuildFailure(message, EXIT_BAD_INPUT, false);
 }
 
-export function failureResult(err: unknown): { result: BuildResult; exitCode: number } {
+export function failureResult(err: unknown, action: "build" | "test" = "build"): { result: BuildResult; exitCode: number } {
   const failure = err instanceof BuildFailure ? err : new BuildFailure(`unexpected error: ${(err as Error)?.message ?? String(err)}`, EXIT_FAILURE);
-  const result: BuildResult = { success: false, imageUrl: null, error: failure.message, message: "build failed" };
+  const result: BuildResult = action === "build" ? { success: false, imageUrl: null, error: failure.message, message: "build failed" } : { success: false, error: failure.message, message: "test failed" };
   if (failure.retryable !== undefined) result.retryable = failure.retryable;
   return { result, exitCode: failure.exitCode };
 }

@@ -19,11 +19,11 @@ export class TestFailure extends BuildFailure {
 export async function runTestCommand(cloneDir: string, contextDir: string, command: string): Promise<BuildResult> {
   const cwd = fs.realpathSync(path.resolve(cloneDir, contextDir));
   if (cwd !== fs.realpathSync(cloneDir) && !cwd.startsWith(fs.realpathSync(cloneDir) + path.sep)) throw badInput("contextDir leaves the repository");
-  if (!command) return { success: true, imageUrl: null, error: null, message: "cloned the repository; no test command was given" };
+  if (!command) return { success: true, error: null, message: "cloned the repository; no test command was given" };
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: process.env.LANG, TMPDIR: process.env.TMPDIR, CI: "true" };
   const run = await runCommand("/bin/sh", ["-c", command], { env, cwd, echoAs: "test" });
   if (run.startError) throw new BuildFailure(`could not start the test command: ${run.startError.message}`, EXIT_FAILURE);
   const code = run.code ?? 128;
   if (code !== 0) throw new TestFailure(`test command exited with code ${code}`, code);
-  return { success: true, imageUrl: null, error: null, message: "tests passed" };
+  return { success: true, error: null, message: "tests passed" };
 }

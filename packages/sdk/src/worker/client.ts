@@ -16,6 +16,8 @@ export interface WorkerEnv {
   callbackToken: string | null;
   /** Names of the secrets this attempt may fetch once. */
   secrets: string[];
+  /** W3C traceparent of the launch (TRACEPARENT), sent back on every report; null when traces are off. */
+  traceparent: string | null;
 }
 
 export function readWorkerEnv(env: Record<string, string | undefined> = process.env): WorkerEnv {
@@ -28,6 +30,7 @@ export function readWorkerEnv(env: Record<string, string | undefined> = process.
     callbackUrl: env.BLACKTREE_CALLBACK_URL?.trim().replace(/\/+$/, "") || null,
     callbackToken: env.BLACKTREE_CALLBACK_TOKEN || null,
     secrets: (env.BLACKTREE_SECRETS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    traceparent: env.TRACEPARENT?.trim() || null,
   };
 }
 
@@ -257,7 +260,12 @@ export class WorkerClient {
       try {
         const res = await fetch(this.env.callbackUrl + route, {
           method,
-          headers: { authorization: `Bearer ${this.env.callbackToken ?? ""}`, ...(body ? { "content-type": "application/json" } : {}) },
+          headers: {
+            authorization: `Bearer ${this.env.callbackToken ?? ""}`,
+            ...(body ? { "content-type": "application/json" } : {}),
+            // The callbacks join the job's trace (the context the worker was launched with).
+            ...(this.env.traceparent ? { traceparent: this.env.traceparent } : {}),
+          },
           body: body ? JSON.stringify(body) : undefined,
           signal: AbortSignal.timeout(this.opts.requestTimeoutMs),
         });

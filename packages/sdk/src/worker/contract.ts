@@ -26,6 +26,10 @@ export const WORKER_ENV_VARS = {
     always: true,
   },
   BLACKTREE_SECRETS: { description: "Comma-separated names of the secrets this attempt may fetch once from GET /secrets (empty: none).", always: true },
+  TRACEPARENT: {
+    description: "W3C Trace Context of the launch, when the orchestrator exports traces: send it as the `traceparent` header of every callback (the worker client does) so they join the job's trace; a worker may also parent its own spans on it.",
+    always: false,
+  },
 } as const satisfies Record<string, WorkerEnvVar>;
 
 export type WorkerEnvName = keyof typeof WORKER_ENV_VARS;
@@ -133,9 +137,11 @@ export const WORKER_RESPONSES = {
 } as const;
 
 export const WORKER_CONTRACT = {
-  version: "1.0.0",
+  /** 1.1: TRACEPARENT and the `traceparent` header (optional: a 1.0 worker still works). */
+  version: "1.1.0",
   env: WORKER_ENV_VARS,
   authorization: "Authorization: Bearer <BLACKTREE_CALLBACK_TOKEN> on every route",
+  tracing: "With TRACEPARENT set, send it as the `traceparent` header on every route: the callbacks become spans of the job's trace.",
   routes: WORKER_ROUTES,
   responses: WORKER_RESPONSES,
   limits: WORKER_LIMITS,
