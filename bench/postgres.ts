@@ -25,6 +25,7 @@ import { BenchBackend } from "./backend";
 import { profileMarkdown, summarizeProfile } from "./cpu-profile";
 import { burst, BurstRun, sequential } from "./e2e";
 import { backendCpu, backendCpuDelta, BenchDatabase, createBenchDatabase, DbCounters, dbCounters, statsClient } from "./pg-admin";
+import { DEFAULT_POOL_SIZE } from "../lib/store/postgres/postgres-store";
 import { benchConfig, CONCURRENCY, OrchestratorNode, ROOT, track } from "./orchestrator-node";
 import type { Results } from "./report";
 import { latency, log, median, perSecond, processCpuMs, sleep, withTimeout } from "./stats";
@@ -32,8 +33,8 @@ import { latency, log, median, perSecond, processCpuMs, sleep, withTimeout } fro
 const TSX = pathToFileURL(require.resolve("tsx")).href;
 const SECTION = "6 PostgreSQL";
 export const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
-/** The PostgreSQL store's pool size (its default); Graphile Worker gets the same. */
-const POOL = 10;
+/** Graphile Worker gets the store's pool size, so both wait on the same number of connections. */
+const POOL = DEFAULT_POOL_SIZE;
 
 export interface PgOptions {
   amqpUrl: string;

@@ -42,7 +42,7 @@ export async function createRuntime(opts: { env?: NodeJS.ProcessEnv; cwd?: strin
   const secrets = loadSecretBox({ key: env.secretsKey, previous: env.secretsKeyPrevious, dataDir: env.dataDir, mode: env.mode });
   const callbackSecret = loadCallbackSecret(env.callbackSecret, env.dataDir);
   const callbackTokens = new CallbackTokens(callbackSecret);
-  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, dataDir: env.dataDir, secrets, ownNode: true });
+  const store = opts.store ?? createStore({ databaseUrl: env.databaseUrl ?? undefined, poolSize: env.databasePoolSize, dataDir: env.dataDir, secrets, ownNode: true });
   await store.migrate();
   return {
     env,

@@ -12,6 +12,8 @@ export interface EnvConfig {
   dataDir: string;
   pluginsConfig: string;
   databaseUrl: string | null;
+  /** Connections each node keeps to PostgreSQL. */
+  databasePoolSize: number;
   transporter: string | null;
   services: string[] | null;
   amqpUrl: string | null;
@@ -75,6 +77,7 @@ export const ENV_DOCS: Record<string, string> = {
   DATA_DIR: "SQLite database, logs, generated secrets (default ./data)",
   PLUGINS_CONFIG: "path of plugins.config.json (default ./plugins.config.json)",
   DATABASE_URL: "postgres://… to use PostgreSQL instead of SQLite",
+  DATABASE_POOL_SIZE: "connections each node keeps to PostgreSQL (default 20)",
   TRANSPORTER: "Moleculer transporter, e.g. nats://127.0.0.1:4222 (default: in-process)",
   SERVICES: "comma-separated services this node runs (default: all)",
   AMQP_URL: "RabbitMQ URL; turns on AMQP intake and status publishing",
@@ -126,6 +129,7 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = proces
     dataDir: path.resolve(cwd, env.DATA_DIR || "./data"),
     pluginsConfig: path.resolve(cwd, env.PLUGINS_CONFIG || "./plugins.config.json"),
     databaseUrl: env.DATABASE_URL || null,
+    databasePoolSize: envInt(env, "DATABASE_POOL_SIZE", 20, 1, 1000),
     transporter: env.TRANSPORTER || null,
     services: checkServices(list(env.SERVICES)),
     amqpUrl: env.AMQP_URL || null,
