@@ -1,0 +1,124 @@
+import { randomBytes } from "node:crypto";
+import { appImage, httpAppImage, removeImages } from "../support/app-image";
+import { containersWithLabel, removeContainersWithLabel } from "../support/docker";
+import { freePort, startNode, TestNode } from "../support/orchestrator";
+import { waitFor } from "../support/wait";
+
+/**
+ * `deploy` and `stop` on the real Docker engine: the process target runs the host deploy
+ * worker, whose Docker deployer runs each image as a long-running container of the
+ * deployment on network `host` (dockerd here has no bridge), so its port answers on
+ * 127.0.0.1.
+ */
+const RUN = randomBytes(3).toString("hex");
+const IMAGE = {
+  v1: `bt-h11b-app-${RUN}:v1`,
+  v2: `bt-h11b-app-${RUN}:v2`,
+  silent: `bt-h11b-app-${RUN}:silent`,
+  crash: `bt-h11b-app-${RUN}:crash`,
+};
+const deployments: string[] = [];
+let node: TestNode;
+
+beforeAll(async () => {
+  httpAppImage(IMAGE.v1, "version-one");
+  httpAppImage(IMAGE.v2, "version-two");
+  appImage(IMAGE.silent, "exec sleep 3600");
+  appImage(IMAGE.crash, "echo 'boom: DATABASE_URL is not set' >&2; exit 3");
+  // The deploy task types hand these to the worker (the process target gives it nothing else).
+  process.env.BLACKTREE_DEPLOYER = "docker";
+  process.env.BLACKTREE_DEPLOY_DOCKER_NETWORK = "host";
+  process.env.BLACKTREE_DEPLOY_TIMEOUT_MS = "3000";
+  process.env.BLACKTREE_DEPLOY_POLL_MS = "100";
+  node = await startNode();
+}, 120_000);
+
+afterAll(async () => {
+  await node?.stop();
+  for (const id of deployments) removeContainersWithLabel(`blacktree.deployment=${id}`);
+  removeImages(Object.values(IMAGE));
+});
+
+function deploymentId(name: string): string {
+  const id = `bt-h11b-${name}-${RUN}`;
+  deployments.push(id);
+  return id;
+}
+
+const FINAL = ["succeeded", "failed", "timed_out", "cancelled"];
+
+async function run(body: Record<string, unknown>) {
+  const res = await node.http("POST", "/api/jobs", body);
+  expect(res.status).toBe(202);
+  const id = res.body.job.id;
+  const done = await waitFor(async () => {
+    const r = await node.http("GET", `/api/jobs/${id}`);
+    return FINAL.includes(r.body?.job?.state) ? r.body : null;
+  }, { timeout: 60_000, message: `job ${id} never ended` });
+  const logs = (await node.http("GET", `/api/jobs/${id}/logs`)).body.attempts.flatMap((a: any) => a.lines) as string[];
+  return { job: done.job, attempts: done.attempts, logs };
+}
+
+/** The body the deployment answers with on its port, or null when nothing answers. */
+async function answer(port: number): Promise<string | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2_000) });
+    return (await res.text()).trim();
+  } catch {
+    return null;
+  }
+}
+
+const appContainers = (id: string) => containersWithLabel(`blacktree.deployment=${id}`);
+const running = (id: string) => containersWithLabel(`blacktree.deployment=${id}`, { all: false });
+
+test("a deploy runs the image until it answers on its port; a second replaces it; stop removes it", async () => {
+  const dep = deploymentId("replace");
+  const port = await freePort();
+  const first = await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.v1, portNumber: String(port) });
+  expect(first.job.state).toBe("succeeded");
+  expect(first.job.result.message).toMatch(new RegExp(`answering on port ${port}`));
+  expect(await answer(port)).toBe("version-one");
+  const [v1] = appContainers(dep);
+  expect(appContainers(dep)).toHaveLength(1);
+
+  const second = await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.v2, portNumber: port });
+  expect(second.job.state).toBe("succeeded");
+  expect(await answer(port)).toBe("version-two");
+  expect(appContainers(dep)).toHaveLength(1);
+  expect(appContainers(dep)).not.toContain(v1); // the previous one is gone, not just stopped
+
+  const stop = await run({ type: "stop", deploymentId: dep });
+  expect(stop.job.state).toBe("succeeded");
+  expect(stop.logs.join("\n")).toMatch(/removed container blacktree-app-/);
+  expect(appContainers(dep)).toEqual([]);
+  expect(await answer(port)).toBeNull();
+}, 120_000);
+
+test("a deploy whose container never answers, or exits, fails and leaves the previous version running", async () => {
+  const dep = deploymentId("keep");
+  const port = await freePort();
+  expect((await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.v1, portNumber: port })).job.state).toBe("succeeded");
+  const [v1] = appContainers(dep);
+
+  const silent = await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.silent, portNumber: port });
+  expect(silent.job.state).toBe("failed");
+  expect(silent.attempts).toHaveLength(1);
+  expect(silent.job.error.message).toMatch(new RegExp(`did not answer on port ${port} within 3000 ms`));
+  expect(silent.logs.some((l) => l.startsWith("❌") && /did not answer on port/.test(l))).toBe(true);
+  expect(appContainers(dep)).toEqual([v1]);
+  expect(running(dep)).toEqual([v1]);
+  expect(await waitFor(async () => ((await answer(port)) === "version-one" ? true : null), { message: "the previous version does not answer again" })).toBe(true);
+
+  const crash = await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.crash, portNumber: port });
+  expect(crash.job.state).toBe("failed");
+  expect(crash.job.error.message).toMatch(/exited \(code 3\) before it answered/);
+  expect(crash.logs.join("\n")).toMatch(/boom: DATABASE_URL is not set/);
+  expect(appContainers(dep)).toEqual([v1]);
+  expect(await waitFor(async () => ((await answer(port)) === "version-one" ? true : null), { message: "the previous version does not answer again" })).toBe(true);
+
+  const missing = await run({ type: "deploy", deploymentId: dep, imageUrl: `bt-h11b-absent-${RUN}:nope`, portNumber: port });
+  expect(missing.job.state).toBe("failed");
+  expect(missing.job.error.message).toMatch(/is not on the engine and pulling it failed/);
+  expect(await answer(port)).toBe("version-one");
+}, 120_000);
