@@ -46,4 +46,6 @@ export interface CallRecord {
   at: number;
   /** False when the call was throttled. */
   accepted: boolean;
+  /** The access key id the call was signed with (null when unsigned). */
+  accessKeyId: string | null;
 }

@@ -29,7 +29,7 @@ export class AwsEmulator {
   endpoint = "";
 
   constructor(opts: EmulatorOptions = {}) {
-    this.ecs = new EcsEmulator(this.clock, { phaseMs: 50, defaultRunMs: 100, termMs: 50, killAfterMs: 500, ...opts.ecs });
+    this.ecs = new EcsEmulator(this.clock, { phaseMs: 50, defaultRunMs: 100, termMs: 50, killAfterMs: 500, rolloutMs: 200, ...opts.ecs });
     this.ec2 = new Ec2Emulator(this.clock, { phaseMs: 50, defaultRunMs: 100, ...opts.ec2 });
   }
 
@@ -102,17 +102,19 @@ export class AwsEmulator {
   }
 
   /** Records the call and applies the faults that come before an answer; false means the call was refused. */
-  private async admit(service: CallRecord["service"], action: string): Promise<{ throttled: boolean; capacity: boolean; drop: boolean }> {
+  private async admit(service: CallRecord["service"], action: string, req: http.IncomingMessage): Promise<{ throttled: boolean; capacity: boolean; drop: boolean }> {
     const now = Date.now();
     const throttled = this.takeFault(action, "throttle") !== null || this.overRate(action, now);
-    this.calls.push({ service, action, at: now, accepted: !throttled });
+    // SigV4: `Authorization: AWS4-HMAC-SHA256 Credential=<access key id>/<date>/…` (the signature itself is not checked).
+    const accessKeyId = /Credential=([^/,\s]+)\//.exec(String(req.headers.authorization ?? ""))?.[1] ?? null;
+    this.calls.push({ service, action, at: now, accepted: !throttled, accessKeyId });
     const slow = this.takeFault(action, "slow");
     if (slow && slow.kind === "slow") await new Promise((r) => setTimeout(r, slow.ms));
     return { throttled, capacity: !throttled && this.takeFault(action, "capacity") !== null, drop: !throttled && this.takeFault(action, "drop") !== null };
   }
 
   private async serveEcs(action: string, text: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const f = await this.admit("ecs", action);
+    const f = await this.admit("ecs", action, req);
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": requestId() });
       res.end(JSON.stringify(body));
@@ -130,7 +132,7 @@ export class AwsEmulator {
 
   private async serveEc2(form: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const action = form.get("Action") ?? "";
-    const f = await this.admit("ec2", action);
+    const f = await this.admit("ec2", action, req);
     const send = (status: number, body: string) => {
       res.writeHead(status, { "content-type": "text/xml;charset=UTF-8" });
       res.end(body);
