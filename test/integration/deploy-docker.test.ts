@@ -122,3 +122,33 @@ test("a deploy whose container never answers, or exits, fails and leaves the pre
   expect(missing.job.error.message).toMatch(/is not on the engine and pulling it failed/);
   expect(await answer(port)).toBe("version-one");
 }, 120_000);
+
+test("a deploy cancelled while it waits removes its new container and starts the previous one again; a stop ends a deploy under way", async () => {
+  const dep = deploymentId("cancel");
+  const port = await freePort();
+  expect((await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.v1, portNumber: port })).job.state).toBe("succeeded");
+  const [v1] = appContainers(dep);
+  process.env.BLACKTREE_DEPLOY_TIMEOUT_MS = "60000";
+  try {
+    const submit = async () => {
+      const res = await node.http("POST", "/api/jobs", { type: "deploy", deploymentId: dep, imageUrl: IMAGE.silent, portNumber: port });
+      await waitFor(() => appContainers(dep).length === 2 || null, { timeout: 30_000, message: "the new container never started" });
+      return res.body.job.id as string;
+    };
+    const cancelled = await submit();
+    expect((await node.http("POST", `/api/jobs/${cancelled}/cancel`, { reason: "changed my mind" })).status).toBe(200);
+    await waitFor(() => (appContainers(dep).length === 1 && running(dep)[0] === v1) || null, { timeout: 30_000, message: "the cancelled deploy left its container, or did not start the previous one" });
+    expect(await waitFor(async () => ((await answer(port)) === "version-one" ? true : null), { message: "the previous version does not answer again" })).toBe(true);
+    expect((await node.http("GET", `/api/jobs/${cancelled}`)).body.job.state).toBe("cancelled");
+
+    const underWay = await submit();
+    const stop = await run({ type: "stop", deploymentId: dep });
+    expect(stop.job.state).toBe("succeeded");
+    const ended = (await node.http("GET", `/api/jobs/${underWay}`)).body.job;
+    expect(ended.state).toBe("cancelled");
+    expect(ended.error.message).toBe(`stopped by stop job ${stop.job.id}`);
+    expect(appContainers(dep)).toEqual([]);
+  } finally {
+    process.env.BLACKTREE_DEPLOY_TIMEOUT_MS = "3000";
+  }
+}, 120_000);
