@@ -12,6 +12,8 @@ export interface DockerTargetConfig {
   retentionMs?: number;
   logMaxBytes?: number;
   labelPrefix?: string;
+  /** Job types whose worker containers get the engine's socket (see DockerTargetSettings). */
+  engineSocketFor?: string[];
 }
 
 export interface DockerTargetSettings {
@@ -26,7 +28,17 @@ export interface DockerTargetSettings {
   logMaxBytes: number;
   /** Labels are `<labelPrefix>.key`, `.job`, `.attempt`, `.deployment`, `.type`; containers are named `<labelPrefix>-…`. */
   labelPrefix: string;
+  /**
+   * Job types (`deploy`, `stop`) whose worker containers get the engine's Unix socket at
+   * /var/run/docker.sock, for the deploy worker's Docker deployer. Empty by default: the
+   * socket is root on the host, so no other worker ever gets it.
+   */
+  engineSocketFor: string[];
+  /** The host path of that socket: `socketPath`, else /var/run/docker.sock. */
+  engineSocketPath: string;
 }
+
+const DEFAULT_ENGINE_SOCKET = "/var/run/docker.sock";
 
 export const dockerTargetDefaults = {
   network: "none",
@@ -46,6 +58,7 @@ export const dockerTargetConfigSchema: ValidationSchema = {
   retentionMs: { type: "number", integer: true, min: 1000, default: dockerTargetDefaults.retentionMs },
   logMaxBytes: { type: "number", integer: true, positive: true, default: dockerTargetDefaults.logMaxBytes },
   labelPrefix: { type: "string", pattern: /^[a-z][a-z0-9-]{0,30}$/, default: dockerTargetDefaults.labelPrefix },
+  engineSocketFor: { type: "array", optional: true, items: { type: "string", empty: false } },
 };
 
 /** Defaults are applied here too: a host may hand over a config it did not run through the schema. */
@@ -57,5 +70,7 @@ export function resolveSettings(config: DockerTargetConfig): DockerTargetSetting
     retentionMs: config.retentionMs ?? dockerTargetDefaults.retentionMs,
     logMaxBytes: config.logMaxBytes ?? dockerTargetDefaults.logMaxBytes,
     labelPrefix: config.labelPrefix ?? dockerTargetDefaults.labelPrefix,
+    engineSocketFor: config.engineSocketFor ?? [],
+    engineSocketPath: config.socketPath ?? DEFAULT_ENGINE_SOCKET,
   };
 }

@@ -37,6 +37,9 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
 
   async init(config: DockerTargetConfig, ctx: PluginContext): Promise<void> {
     this.settings = resolveSettings(config ?? {});
+    if (this.settings.engineSocketFor.length && config?.host && !config.socketPath) {
+      throw blacktreeError("TARGET_CONFIG_INVALID", "engineSocketFor mounts the engine's Unix socket into workers: it needs socketPath, not host", undefined, { retryable: false });
+    }
     // Without socketPath or host, dockerode follows DOCKER_HOST, then /var/run/docker.sock.
     this.docker = config?.socketPath ? new Docker({ socketPath: config.socketPath }) : config?.host ? new Docker(hostOptions(config.host)) : new Docker();
     try {
@@ -128,6 +131,7 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
         StopTimeout: Math.ceil(this.settings.stopGraceMs / 1000),
         HostConfig: {
           NetworkMode: network,
+          ...(this.settings.engineSocketFor.includes(req.labels?.["blacktree.type"] ?? "") ? { Binds: [`${this.settings.engineSocketPath}:/var/run/docker.sock`] } : {}),
           ...(req.workload.cpu ? { NanoCpus: Math.round(req.workload.cpu * 1e9) } : {}),
           ...(req.workload.memoryMb ? { Memory: Math.round(req.workload.memoryMb * 1024 * 1024) } : {}),
         },
