@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appImage, httpAppImage, removeImages } from "../support/app-image";
 import { containersWithLabel, removeContainersWithLabel } from "../support/docker";
@@ -150,5 +151,47 @@ test("a deploy cancelled while it waits removes its new container and starts the
     expect(appContainers(dep)).toEqual([]);
   } finally {
     process.env.BLACKTREE_DEPLOY_TIMEOUT_MS = "3000";
+  }
+}, 120_000);
+
+test("on a network of its own, the new version starts beside the previous one, which runs until the new one answers", async () => {
+  const network = `bt-h11b-net-${RUN}`;
+  execFileSync("docker", ["network", "create", network], { stdio: "ignore" });
+  process.env.BLACKTREE_DEPLOY_DOCKER_NETWORK = network;
+  const dep = deploymentId("bluegreen");
+  const inspect = (id: string) => JSON.parse(execFileSync("docker", ["inspect", id], { encoding: "utf8" }))[0];
+  const addressOf = (id: string) => inspect(id).NetworkSettings.Networks[network].IPAddress as string;
+  const get = async (id: string) => {
+    try {
+      return (await (await fetch(`http://${addressOf(id)}:8080/`, { signal: AbortSignal.timeout(2_000) })).text()).trim();
+    } catch {
+      return null;
+    }
+  };
+  try {
+    expect((await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.v1, portNumber: 8080 })).job.state).toBe("succeeded");
+    const [v1] = appContainers(dep);
+    const v1Started = inspect(v1).State.StartedAt;
+    expect(await get(v1)).toBe("version-one");
+
+    // A version that never answers: the previous one was never stopped.
+    const silent = await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.silent, portNumber: 8080 });
+    expect(silent.job.state).toBe("failed");
+    expect(silent.logs.join("\n")).not.toMatch(/stopping the previous container/);
+    expect(appContainers(dep)).toEqual([v1]);
+    expect(inspect(v1).State.StartedAt).toBe(v1Started);
+    expect(await get(v1)).toBe("version-one");
+
+    const second = await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.v2, portNumber: 8080 });
+    expect(second.job.state).toBe("succeeded");
+    expect(second.logs.join("\n")).not.toMatch(/stopping the previous container/);
+    const [v2] = appContainers(dep);
+    expect(appContainers(dep)).toEqual([v2]);
+    expect(v2).not.toBe(v1);
+    expect(await get(v2)).toBe("version-two");
+  } finally {
+    process.env.BLACKTREE_DEPLOY_DOCKER_NETWORK = "host";
+    removeContainersWithLabel(`blacktree.deployment=${dep}`);
+    execFileSync("docker", ["network", "rm", network], { stdio: "ignore" });
   }
 }, 120_000);
