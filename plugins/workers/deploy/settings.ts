@@ -60,7 +60,7 @@ export const DEPLOY_SETTING_VARS = [
 
 const DEFAULTS = {
   docker: { readyTimeoutMs: 60_000, pollMs: 250, network: "bridge" },
-  ecs: { readyTimeoutMs: 10 * 60_000, pollMs: 5_000, servicePrefix: "blacktree-" },
+  ecs: { readyTimeoutMs: 5 * 60_000, pollMs: 5_000, servicePrefix: "blacktree-" },
 } as const;
 
 type Env = Record<string, string | undefined>;
