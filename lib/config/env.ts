@@ -101,7 +101,7 @@ export const ENV_DOCS: Record<string, string> = {
   BLACKTREE_DEPLOY_POLL_MS: "how often a deploy checks while it waits (docker 250, ecs 5000)",
   BLACKTREE_DEPLOY_DOCKER_SOCKET: "the Docker engine socket the deploy worker uses (default /var/run/docker.sock)",
   BLACKTREE_DEPLOY_DOCKER_NETWORK: "network mode of application containers: bridge, host or a network's name (default bridge)",
-  BLACKTREE_DEPLOY_DOCKER_PUBLISH: "1: also bind the port on the host (-p port:port) (default 0)",
+  BLACKTREE_DEPLOY_DOCKER_PUBLISH: "1: also bind the port on the host (-p port:port); 0: reached at the container's address only (default 1)",
   BLACKTREE_DEPLOY_ECS_CLUSTER: "the ECS cluster of the deployments' services (required with BLACKTREE_DEPLOYER=ecs)",
   BLACKTREE_DEPLOY_ECS_REGION: "AWS region of that cluster (default: the worker's AWS configuration)",
   BLACKTREE_DEPLOY_ECS_ENDPOINT: "another ECS endpoint (a VPC endpoint, the test emulator)",

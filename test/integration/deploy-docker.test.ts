@@ -154,10 +154,11 @@ test("a deploy cancelled while it waits removes its new container and starts the
   }
 }, 120_000);
 
-test("on a network of its own, the new version starts beside the previous one, which runs until the new one answers", async () => {
+test("on a network of its own, unpublished, the new version starts beside the previous one, which runs until the new one answers", async () => {
   const network = `bt-h11b-net-${RUN}`;
   execFileSync("docker", ["network", "create", network], { stdio: "ignore" });
   process.env.BLACKTREE_DEPLOY_DOCKER_NETWORK = network;
+  process.env.BLACKTREE_DEPLOY_DOCKER_PUBLISH = "0"; // reached at its own address (as a reverse proxy on that network would)
   const dep = deploymentId("bluegreen");
   const inspect = (id: string) => JSON.parse(execFileSync("docker", ["inspect", id], { encoding: "utf8" }))[0];
   const addressOf = (id: string) => inspect(id).NetworkSettings.Networks[network].IPAddress as string;
@@ -189,6 +190,30 @@ test("on a network of its own, the new version starts beside the previous one, w
     expect(appContainers(dep)).toEqual([v2]);
     expect(v2).not.toBe(v1);
     expect(await get(v2)).toBe("version-two");
+  } finally {
+    process.env.BLACKTREE_DEPLOY_DOCKER_NETWORK = "host";
+    delete process.env.BLACKTREE_DEPLOY_DOCKER_PUBLISH;
+    removeContainersWithLabel(`blacktree.deployment=${dep}`);
+    execFileSync("docker", ["network", "rm", network], { stdio: "ignore" });
+  }
+}, 120_000);
+
+test("published on the host, readiness is the application's own answer, not Docker's proxy accepting on the host port", async () => {
+  const network = `bt-h11b-pub-${RUN}`;
+  execFileSync("docker", ["network", "create", network], { stdio: "ignore" });
+  process.env.BLACKTREE_DEPLOY_DOCKER_NETWORK = network; // published: the default
+  const dep = deploymentId("published");
+  const port = await freePort();
+  try {
+    expect((await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.v1, portNumber: port })).job.state).toBe("succeeded");
+    expect(await answer(port)).toBe("version-one"); // through the published host port
+    const [v1] = appContainers(dep);
+    // The proxy accepts connections on the host port for a container that never listens: the deploy must not count that.
+    const silent = await run({ type: "deploy", deploymentId: dep, imageUrl: IMAGE.silent, portNumber: port });
+    expect(silent.job.state).toBe("failed");
+    expect(silent.job.error.message).toMatch(/did not answer on port/);
+    expect(running(dep)).toEqual([v1]);
+    expect(await waitFor(async () => ((await answer(port)) === "version-one" ? true : null), { message: "the previous version does not answer again" })).toBe(true);
   } finally {
     process.env.BLACKTREE_DEPLOY_DOCKER_NETWORK = "host";
     removeContainersWithLabel(`blacktree.deployment=${dep}`);

@@ -8,10 +8,10 @@ import { quietContext } from "../support/quiet-context";
 import { tempDir } from "../support/orchestrator";
 
 describe("the deploy worker's settings", () => {
-  test("docker is the default deployer, on network bridge, with a 60 s deadline", () => {
-    expect(readDeploySettings({})).toEqual({ kind: "docker", socketPath: null, network: "bridge", publishPort: false, readyTimeoutMs: 60_000, pollMs: 250 });
-    expect(readDeploySettings({ BLACKTREE_DEPLOY_DOCKER_NETWORK: "host", BLACKTREE_DEPLOY_DOCKER_PUBLISH: "1", BLACKTREE_DEPLOY_TIMEOUT_MS: "5000" })).toEqual(
-      expect.objectContaining({ network: "host", publishPort: true, readyTimeoutMs: 5000 }),
+  test("docker is the default deployer, on network bridge with the port published, with a 60 s deadline", () => {
+    expect(readDeploySettings({})).toEqual({ kind: "docker", socketPath: null, network: "bridge", publishPort: true, readyTimeoutMs: 60_000, pollMs: 250 });
+    expect(readDeploySettings({ BLACKTREE_DEPLOY_DOCKER_NETWORK: "web", BLACKTREE_DEPLOY_DOCKER_PUBLISH: "0", BLACKTREE_DEPLOY_TIMEOUT_MS: "5000" })).toEqual(
+      expect.objectContaining({ network: "web", publishPort: false, readyTimeoutMs: 5000 }),
     );
   });
 

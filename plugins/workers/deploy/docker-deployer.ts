@@ -14,6 +14,8 @@ const NO_PORT_SETTLE_MS = 2_000;
 const PROBE_TIMEOUT_MS = 1_000;
 const STOP_GRACE_SECONDS = 10;
 const FAILURE_LOG_LINES = 20;
+/** The failure message goes into the job's error and results: kept short. */
+const FAILURE_LOG_CHARS = 2_000;
 
 /** One container per attempt: a relaunch of the same attempt finds its own container again. */
 export function appContainerName(req: DeployRequest): string {
@@ -61,6 +63,8 @@ export class DockerDeployer implements Deployer {
   private readonly docker: Docker;
   /** What a deploy under way has changed, for `abort`. */
   private underWay: { created: string | null; stopped: string[] } | null = null;
+  /** Set by `abort`: a deploy still under way must not start anything after it. */
+  private aborted = false;
 
   constructor(
     private readonly settings: DockerDeploySettings,
@@ -112,6 +116,7 @@ export class DockerDeployer implements Deployer {
   }
 
   async abort(): Promise<void> {
+    this.aborted = true;
     if (this.underWay) await this.undo();
   }
 
@@ -187,7 +192,11 @@ export class DockerDeployer implements Deployer {
           ...(publish ? { PortBindings: { [portKey]: [{ HostPort: String(req.port) }] } } : {}),
         },
       });
-      this.underWay!.created = container.id;
+      if (this.underWay) this.underWay.created = container.id;
+      if (this.aborted) {
+        await container.remove({ force: true });
+        throw new DeployFailure("the deploy was cut short before its container started");
+      }
       await container.start();
       return container.id;
     } catch (err) {
@@ -217,11 +226,16 @@ export class DockerDeployer implements Deployer {
     }
   }
 
-  /** Where the port answers: the host's loopback for `host` and published ports, else the container's address on its network. */
+  /**
+   * Where the application itself answers: the host's loopback on network `host`, else the
+   * container's address on its network — never a published host port, where Docker's proxy
+   * accepts connections before the application listens.
+   */
   private probeHost(info: Docker.ContainerInspectInfo, name: string): string {
-    if (this.settings.network === "host" || this.settings.publishPort) return "127.0.0.1";
+    if (this.settings.network === "host") return "127.0.0.1";
     const networks = Object.values(info.NetworkSettings.Networks ?? {});
     const address = networks.map((n) => n.IPAddress).find(Boolean);
+    if (!address && this.settings.publishPort) return "127.0.0.1";
     if (!address) throw new DeployFailure(`container ${name} has no address on network '${this.settings.network}': nothing can reach its port (use a network with addresses, or 'host')`, false);
     return address;
   }
@@ -229,7 +243,7 @@ export class DockerDeployer implements Deployer {
   private async lastLines(id: string): Promise<string> {
     try {
       const raw = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: FAILURE_LOG_LINES, follow: false })) as unknown as Buffer;
-      const text = demuxed(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))).trim();
+      const text = demuxed(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))).trim().slice(-FAILURE_LOG_CHARS);
       return text ? `; its last output:\n${text}` : "";
     } catch {
       return "";

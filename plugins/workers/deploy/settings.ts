@@ -22,7 +22,7 @@ export interface DockerDeploySettings {
   socketPath: string | null;
   /** Network mode of the application's container: `host`, `bridge` or a network's name. */
   network: string;
-  /** Bind the port on the host too (`-p port:port`) on a network other than `host`. */
+  /** Bind the port on the host too (`-p port:port`) on a network other than `host` (the default, as `docker run -p`). */
   publishPort: boolean;
   readyTimeoutMs: number;
   pollMs: number;
@@ -86,7 +86,7 @@ export function readDeploySettings(env: Env): DeploySettings {
       kind,
       socketPath: value(env, "BLACKTREE_DEPLOY_DOCKER_SOCKET"),
       network: value(env, "BLACKTREE_DEPLOY_DOCKER_NETWORK") ?? DEFAULTS.docker.network,
-      publishPort: publish === "1" || publish === "true",
+      publishPort: publish === null || publish === "1" || publish === "true",
       readyTimeoutMs: milliseconds(env, "BLACKTREE_DEPLOY_TIMEOUT_MS", DEFAULTS.docker.readyTimeoutMs, 1),
       pollMs: milliseconds(env, "BLACKTREE_DEPLOY_POLL_MS", DEFAULTS.docker.pollMs, 10),
     };
