@@ -17,7 +17,7 @@ import { stopRunningCommands } from "./build/run-command";
 import { readBuildSettings, type BuildSettings } from "./build/settings";
 import { runTestCommand, TestFailure } from "./build/test-command";
 
-const NO_ENGINE_MESSAGE = "verified the build context; no Docker engine answered and buildah is not installed, so no image was built";
+const NO_ENGINE_MESSAGE = "verified the build context; no Docker engine answered, so no image was built";
 const ABORT_GRACE_MS = 3_000;
 const EXIT_ON_SIGNAL: Record<string, number> = { SIGTERM: 143, SIGINT: 130 };
 
@@ -62,9 +62,14 @@ async function build(settings: BuildSettings): Promise<BuildResult> {
   const inputs = locateBuildInputs(cloneDir, settings.contextDir, settings.dockerfilePath, settings.branch);
   log.success(`found ${path.posix.join(settings.contextDir, settings.dockerfilePath)}`);
 
-  if (settings.builder === "buildah" || (settings.builder === "auto" && !(await dockerEngineAnswers()) && (await buildahAvailable()))) return buildWithBuildah(settings, inputs);
-  if (settings.builder === "auto" && !(await dockerEngineAnswers())) {
-    log.warn("no Docker engine answered and buildah is not installed: skipping the image build");
+  if (settings.builder === "buildah") {
+    if (!(await buildahAvailable())) throw new BuildFailure("BLACKTREE_BUILDER is buildah, but buildah cannot be run here", EXIT_FAILURE, false);
+    return buildWithBuildah(settings, inputs);
+  }
+  log.progress("looking for a Docker engine");
+  if (!(await dockerEngineAnswers())) {
+    if (settings.builder === "docker") throw new BuildFailure("BLACKTREE_BUILDER is docker, but no Docker engine answered", EXIT_FAILURE);
+    log.warn("no Docker engine answered: skipping the image build");
     return { success: true, imageUrl: null, error: null, message: NO_ENGINE_MESSAGE };
   }
   log.progress(`building image ${settings.imageTag} with the Docker engine`);

@@ -16,6 +16,8 @@ export interface DockerTargetConfig {
    * its RUN steps need, without --privileged, without an added capability.
    */
   workerSecurityOpt?: string[];
+  /** Read-only bind mounts (`/host/path:/container/path:ro`) for containers run from `workerImage`, e.g. a host's repository mirror. */
+  workerBinds?: string[];
   /** Where build workers push; credentials reach the worker only through its secrets fetch. */
   registry?: RegistryConfig;
   stopGraceMs?: number;
@@ -30,6 +32,7 @@ export interface DockerTargetSettings {
   defaultImage: string | null;
   workerImage: string | null;
   workerSecurityOpt: string[];
+  workerBinds: string[];
   registry: RegistryConfig | null;
   /** Between SIGTERM and SIGKILL (Docker counts whole seconds: rounded up). */
   stopGraceMs: number;
@@ -57,6 +60,7 @@ export const dockerTargetConfigSchema: ValidationSchema = {
   defaultImage: { type: "string", empty: false, optional: true },
   workerImage: { type: "string", empty: false, optional: true },
   workerSecurityOpt: { type: "array", optional: true, items: { type: "string", empty: false, pattern: /^(seccomp|apparmor|label|no-new-privileges)([=:].+)?$/ } },
+  workerBinds: { type: "array", optional: true, items: { type: "string", pattern: /^\/[^:]+:\/[^:]+:ro$/, messages: { stringPattern: "must be '/host/path:/container/path:ro' (read-only only)" } } },
   registry: registryConfigSchema,
   stopGraceMs: { type: "number", integer: true, min: 0, default: dockerTargetDefaults.stopGraceMs },
   retentionMs: { type: "number", integer: true, min: 1000, default: dockerTargetDefaults.retentionMs },
@@ -71,6 +75,7 @@ export function resolveSettings(config: DockerTargetConfig): DockerTargetSetting
     defaultImage: config.defaultImage ?? null,
     workerImage: config.workerImage ?? null,
     workerSecurityOpt: config.workerSecurityOpt ?? [],
+    workerBinds: config.workerBinds ?? [],
     registry: config.registry ?? null,
     stopGraceMs: config.stopGraceMs ?? dockerTargetDefaults.stopGraceMs,
     retentionMs: config.retentionMs ?? dockerTargetDefaults.retentionMs,

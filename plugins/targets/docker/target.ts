@@ -136,6 +136,7 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
         HostConfig: {
           NetworkMode: network,
           ...(namedWorker(req) && this.settings.workerSecurityOpt.length ? { SecurityOpt: this.settings.workerSecurityOpt } : {}),
+          ...(namedWorker(req) && this.settings.workerBinds.length ? { Binds: this.settings.workerBinds } : {}),
           ...(req.workload.cpu ? { NanoCpus: Math.round(req.workload.cpu * 1e9) } : {}),
           ...(req.workload.memoryMb ? { Memory: Math.round(req.workload.memoryMb * 1024 * 1024) } : {}),
         },

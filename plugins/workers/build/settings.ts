@@ -10,7 +10,7 @@ export interface RegistrySettings {
   password?: string;
 }
 
-/** Which builder: `auto` is a Docker engine when one answers (a development host), else buildah (the worker image). */
+/** Which builder: `buildah` in the worker image (it sets BLACKTREE_BUILDER); `auto` (a development host) is a Docker engine when one answers, else none. */
 export type Builder = "auto" | "docker" | "buildah";
 
 /** The build worker's inputs, all from its environment. */
