@@ -61,7 +61,18 @@ export class WorkerCallbacks {
     const { job, attempt } = await this.live(call);
     const secrets = await this.c.store.takeSecrets(job.id, attempt.attempt, call.key);
     if (secrets === null) throw blacktreeError("FORBIDDEN", "This launch already fetched its secrets, or is no longer live");
-    return secrets;
+    return { ...(await this.targetSecrets(job, attempt)), ...secrets };
+  }
+
+  /**
+   * A named worker run from a target's worker image also gets what its target adds (the
+   * registry's credentials, an ECR token fetched now): straight to the worker, never stored.
+   */
+  private async targetSecrets(job: Job, attempt: Attempt): Promise<Record<string, string>> {
+    const taskType = this.c.registry.taskType(job.type);
+    const workload = taskType?.def.toWorkload({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: attempt.attempt, params: job.params }, this.c.plugin);
+    if (!workload?.worker || workload.image) return {};
+    return this.c.targets.workerSecrets(attempt.target, attempt.key);
   }
 
   private async live(call: WorkerCall): Promise<{ job: Job; attempt: Attempt }> {

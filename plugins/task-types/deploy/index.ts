@@ -26,7 +26,7 @@ export const deployTaskType = defineTaskType<DeployParams>({
   },
   toWorkload(job) {
     return {
-      command: f.referenceWorker("deploy-worker"),
+      worker: "deploy-worker",
       env: {
         BLACKTREE_ACTION: "deploy",
         BLACKTREE_DEPLOYMENT_ID: job.params.deploymentId,

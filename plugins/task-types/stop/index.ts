@@ -11,7 +11,7 @@ export const stopTaskType = defineTaskType<{ deploymentId: string }>({
   cancelsOnSubmit: (job) => ({ deploymentId: job.params.deploymentId }),
   toWorkload(job) {
     return {
-      command: f.referenceWorker("deploy-worker"),
+      worker: "deploy-worker",
       env: { BLACKTREE_ACTION: "stop", BLACKTREE_DEPLOYMENT_ID: job.params.deploymentId, ...deployerEnv() },
     };
   },

@@ -41,7 +41,7 @@ export type Fault =
   | { action: string; kind: "slow"; ms: number; times?: number };
 
 export interface CallRecord {
-  service: "ecs" | "ec2";
+  service: "ecs" | "ec2" | "ecr";
   action: string;
   at: number;
   /** False when the call was throttled. */

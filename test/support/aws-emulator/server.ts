@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { CallRecord, EmulatorClock, Fault } from "./clock";
 import { Ec2Emulator, Ec2Error, Ec2Timing, requestId, xml } from "./ec2";
+import { EcrEmulator } from "./ecr";
 import { EcsEmulator, EcsError, EcsTiming } from "./ecs";
 
 export interface EmulatorOptions {
@@ -10,10 +11,11 @@ export interface EmulatorOptions {
 }
 
 const ECS_PREFIX = "AmazonEC2ContainerServiceV20141113.";
+const ECR_PREFIX = "AmazonEC2ContainerRegistry_V20150921.";
 
 /**
  * A local emulator of the AWS HTTP APIs the `fargate` and `ec2` targets call: the ECS JSON
- * 1.1 protocol and the EC2 Query protocol, on 127.0.0.1. The real SDK clients talk to it
+ * 1.1 protocol, ECR's GetAuthorizationToken and the EC2 Query protocol, on 127.0.0.1. The real SDK clients talk to it
  * at `endpoint`; signatures are not checked. Every call is recorded (action, time), and
  * faults are injected on demand: throttling, capacity, slow answers, dropped connections.
  */
@@ -21,6 +23,7 @@ export class AwsEmulator {
   readonly clock = new EmulatorClock();
   readonly ecs: EcsEmulator;
   readonly ec2: Ec2Emulator;
+  readonly ecr = new EcrEmulator();
   readonly calls: CallRecord[] = [];
   private readonly faults: Fault[] = [];
   /** Calls per second above which an action is throttled (what AWS does to a noisy account). */
@@ -97,6 +100,7 @@ export class AwsEmulator {
       const text = Buffer.concat(chunks).toString("utf8");
       const target = String(req.headers["x-amz-target"] ?? "");
       if (target.startsWith(ECS_PREFIX)) void this.serveEcs(target.slice(ECS_PREFIX.length), text, req, res);
+      else if (target.startsWith(ECR_PREFIX)) void this.serveEcr(target.slice(ECR_PREFIX.length), req, res);
       else void this.serveEc2(new URLSearchParams(text), req, res);
     });
   }
@@ -127,6 +131,20 @@ export class AwsEmulator {
     } catch (err) {
       if (err instanceof EcsError) return send(400, { __type: err.code, message: err.message });
       send(500, { __type: "ServerException", message: (err as Error).message });
+    }
+  }
+
+  private async serveEcr(action: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const f = await this.admit("ecr", action, req);
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": requestId() });
+      res.end(JSON.stringify(body));
+    };
+    if (f.throttled) return send(400, { __type: "ThrottlingException", message: "Rate exceeded" });
+    try {
+      send(200, this.ecr.handle(action));
+    } catch (err) {
+      send(400, { __type: (err as { code?: string }).code ?? "ServerException", message: (err as Error).message });
     }
   }
 
