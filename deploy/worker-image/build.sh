@@ -57,11 +57,12 @@ fi
 # --- end rootfs ---
 
 # The reference workers, bundled into one file each (no node_modules in the image); Node 18 syntax.
+# cpu-features (ssh2's optional native speed-up, under dockerode) stays out: ssh2 requires it in a try.
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/opt/blacktree/workers" "$stage/usr/local/bin" "$stage/work"
 for w in build-worker deploy-worker; do
-  "$root/node_modules/.bin/esbuild" "$root/plugins/workers/$w.ts" --bundle --platform=node --target=node18 --log-level=warning \
+  "$root/node_modules/.bin/esbuild" "$root/plugins/workers/$w.ts" --bundle --platform=node --target=node18 --log-level=warning --external:cpu-features \
     --alias:@blacktree/sdk="$root/packages/sdk/src" --outfile="$stage/opt/blacktree/workers/$w.js"
 done
 cp "$here/blacktree-worker" "$stage/usr/local/bin/blacktree-worker"
