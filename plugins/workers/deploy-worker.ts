@@ -5,7 +5,7 @@
  * then retires the previous version; a stop removes what the deploys started. Settings
  * come from the env (plugins/workers/deploy/settings.ts), never credentials.
  */
-import { createDeployer, DeployFailure, messageOf, readDeployRequest, readDeploySettings, type Deployer } from "./deploy";
+import { createDeployer, DeployFailure, messageOf, readDeployRequest, readDeploySettings, registryAuthFrom, type Deployer } from "./deploy";
 import { log, worker } from "./build/log";
 import type { BuildResult } from "./build/result";
 
@@ -26,7 +26,7 @@ async function run(): Promise<BuildResult> {
   try {
     const settings = readDeploySettings(process.env);
     const req = readDeployRequest(process.env);
-    deployer = createDeployer(settings, { progress: log.progress, warn: log.warn });
+    deployer = createDeployer(settings, { progress: log.progress, warn: log.warn }, registryAuthFrom(process.env, worker));
     log.progress(`${action} of deployment ${req.deploymentId} on ${settings.kind}${action === "deploy" ? `: ${req.imageUrl}` : ""}`);
     const message = action === "stop" ? await deployer.stop(req.deploymentId) : await deployer.deploy(req);
     return { success: true, imageUrl, error: null, message };

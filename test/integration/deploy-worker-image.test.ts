@@ -1,9 +1,12 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
 import { containersWithLabel, ensureTestImage, removeContainersWithLabel } from "../support/docker";
 import { freePort, startNode, tempDir, TestNode } from "../support/orchestrator";
 import { waitFor } from "../support/wait";
-import { bareRepository, ensureWorkerImage, pushBaseImage, startRegistry, type LocalRegistry } from "../support/worker-image";
+import { TEST_IMAGE } from "../support/docker";
+import { bareRepository, ensureWorkerImage } from "../support/worker-image";
 
 /**
  * The whole flow on the docker target, every worker in the worker image: a `build` with
@@ -11,21 +14,26 @@ import { bareRepository, ensureWorkerImage, pushBaseImage, startRegistry, type L
  * runs the deploy worker in a container that has the engine's socket (`engineSocketFor`),
  * which pulls the pushed image by digest and runs it as the deployment's container on
  * network `host`, where it answers on `portNumber`. A second build replaces it; a stop removes it.
+ * The registry wants a password (htpasswd): the build pushes and the deploy pulls with the
+ * target's credentials, which reach each worker through its one-time secrets fetch only.
  */
 const RUN = randomBytes(3).toString("hex");
 const labelPrefix = `bt-h11b-wi${RUN}`;
 const DEPLOYMENT = `bt-h11b-wi-${RUN}`;
 const FINAL = ["succeeded", "failed", "timed_out", "cancelled"];
 let node: TestNode;
-let registry: LocalRegistry;
+const REGISTRY_USER = "bt-h11b-deployer";
+const REGISTRY_PASSWORD = `bt-h11b-registry-${randomBytes(8).toString("hex")}`;
+let registry: { host: string; stop(): Promise<void> };
 let repo: string;
 const pulled = new Set<string>();
 
 beforeAll(async () => {
   ensureTestImage();
   const workerImage = ensureWorkerImage();
-  registry = await startRegistry();
-  const base = pushBaseImage(registry, "bt-h11b/busybox:1");
+  registry = await startAuthenticatedRegistry();
+  const base = `${registry.host}/bt-h11b/busybox:1`;
+  execFileSync("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", `${REGISTRY_USER}:${REGISTRY_PASSWORD}`, `docker-daemon:${TEST_IMAGE}`, `docker://${base}`], { stdio: "pipe", timeout: 120_000 });
   const dir = tempDir("bt-h11b-wi-");
   const app = (text: string) => `FROM ${base}\nRUN mkdir -p /www && echo ${text} > /www/index.html\nCMD ["sh", "-c", "exec httpd -f -p \\"$PORT\\" -h /www"]\n`;
   repo = bareRepository(dir, { main: app("first-build"), second: app("second-build") });
@@ -41,7 +49,7 @@ beforeAll(async () => {
           workerImage,
           workerSecurityOpt: ["seccomp=unconfined"],
           workerBinds: [`${dir}:${dir}:ro`],
-          registry: { url: registry.host, repositoryPrefix: "bt-h11b/", insecure: true },
+          registry: { url: registry.host, repositoryPrefix: "bt-h11b/", insecure: true, username: REGISTRY_USER, password: REGISTRY_PASSWORD },
           engineSocketFor: ["deploy", "stop"],
         },
       });
@@ -64,6 +72,30 @@ afterAll(async () => {
   await node?.stop();
   await registry?.stop();
 });
+
+/** Debian's docker-registry on a free port with htpasswd auth (bcrypt, made by Python's crypt), plain HTTP. */
+async function startAuthenticatedRegistry() {
+  const dir = tempDir("bt-h11b-registry-");
+  const port = await freePort();
+  const hash = execFileSync("python3", ["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", REGISTRY_PASSWORD], { encoding: "utf8" }).trim();
+  fs.writeFileSync(path.join(dir, "htpasswd"), `${REGISTRY_USER}:${hash}\n`);
+  const config = path.join(dir, "config.yml");
+  fs.writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nauth:\n  htpasswd:\n    realm: bt-h11b\n    path: ${dir}/htpasswd\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const proc = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", fs.openSync(path.join(dir, "registry.log"), "a")] });
+  const host = `127.0.0.1:${port}`;
+  await waitFor(() => fetch(`http://${host}/v2/`).then((r) => r.status === 401, () => false), { timeout: 30_000, message: `docker-registry on ${host}` });
+  return {
+    host,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((resolve) => proc.once("exit", resolve));
+        proc.kill("SIGKILL");
+        await exited;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 async function finished(id: string): Promise<any> {
   return waitFor(async () => {
@@ -102,6 +134,9 @@ async function buildAndDeploy(branch: string, port: number) {
   expect(w.HostConfig.Binds).toContain("/var/run/docker.sock:/var/run/docker.sock");
   const [builder] = containersWithLabel(`${labelPrefix}.job=${build.job.id}`);
   expect(JSON.stringify(inspect(builder).Mounts)).not.toContain("docker.sock");
+  // It pulled with the registry's credentials, which are in no env, log or launch parameter.
+  expect(logs.join("\n")).toContain(`pulling ${imageUrl} with the registry's credentials`);
+  for (const text of [JSON.stringify(w.Config.Env), JSON.stringify(w.Config.Cmd), logs.join("\n"), JSON.stringify(deploy)]) expect(text).not.toContain(REGISTRY_PASSWORD);
   return { build, deploy, imageUrl };
 }
 

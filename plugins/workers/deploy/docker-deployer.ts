@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import net from "node:net";
 import Docker from "dockerode";
 import type { Deployer, DeployLog } from "./deployer";
+import type { RegistryAuth } from "./registry-auth";
 import { DeployFailure, messageOf } from "./failure";
 import type { DeployRequest, DockerDeploySettings } from "./settings";
 
@@ -69,6 +70,8 @@ export class DockerDeployer implements Deployer {
   constructor(
     private readonly settings: DockerDeploySettings,
     private readonly log: DeployLog,
+    /** Credentials for pulling from the target's registry (null: pull anonymously). */
+    private readonly pullAuth: (image: string) => Promise<RegistryAuth | null> = async () => null,
   ) {
     this.docker = settings.socketPath ? new Docker({ socketPath: settings.socketPath }) : new Docker({ socketPath: "/var/run/docker.sock" });
   }
@@ -154,12 +157,16 @@ export class DockerDeployer implements Deployer {
     } catch (err) {
       if (statusOf(err) !== 404) throw new DeployFailure(`could not inspect image ${image}: ${messageOf(err)}`);
     }
-    this.log.progress(`pulling ${image}`);
+    const authconfig = await this.pullAuth(image);
+    this.log.progress(`pulling ${image}${authconfig ? " with the registry's credentials" : ""}`);
     try {
       await new Promise<void>((resolve, reject) =>
-        this.docker.pull(image, (err: Error | null, stream: NodeJS.ReadableStream) => (err ? reject(err) : this.docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve())))),
+        this.docker.pull(image, authconfig ? { authconfig } : {}, (err: Error | null, stream?: NodeJS.ReadableStream) =>
+          err || !stream ? reject(err ?? new Error("no pull stream")) : this.docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve())),
+        ),
       );
     } catch (err) {
+      if (err instanceof DeployFailure) throw err;
       throw new DeployFailure(`image ${image} is not on the engine and pulling it failed: ${messageOf(err)}`);
     }
   }
