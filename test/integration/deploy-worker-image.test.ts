@@ -73,12 +73,11 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-/** Debian's docker-registry on a free port with htpasswd auth (bcrypt, made by Python's crypt), plain HTTP. */
+/** Debian's docker-registry on a free port with htpasswd auth (bcrypt, from apache2-utils' htpasswd), plain HTTP. */
 async function startAuthenticatedRegistry() {
   const dir = tempDir("bt-h11b-registry-");
   const port = await freePort();
-  const hash = execFileSync("python3", ["-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", REGISTRY_PASSWORD], { encoding: "utf8" }).trim();
-  fs.writeFileSync(path.join(dir, "htpasswd"), `${REGISTRY_USER}:${hash}\n`);
+  fs.writeFileSync(path.join(dir, "htpasswd"), execFileSync("htpasswd", ["-Bbn", REGISTRY_USER, REGISTRY_PASSWORD], { encoding: "utf8" }));
   const config = path.join(dir, "config.yml");
   fs.writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nauth:\n  htpasswd:\n    realm: bt-h11b\n    path: ${dir}/htpasswd\nhttp:\n  addr: 127.0.0.1:${port}\n`);
   const proc = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", fs.openSync(path.join(dir, "registry.log"), "a")] });
