@@ -59,9 +59,11 @@ export class WorkerCallbacks {
    */
   async secrets(call: WorkerCall): Promise<Record<string, string>> {
     const { job, attempt } = await this.live(call);
+    // Asked first: a target that cannot answer now (ECR down) fails the fetch before it is spent, so the worker may retry.
+    const fromTarget = await this.targetSecrets(job, attempt);
     const secrets = await this.c.store.takeSecrets(job.id, attempt.attempt, call.key);
     if (secrets === null) throw blacktreeError("FORBIDDEN", "This launch already fetched its secrets, or is no longer live");
-    return { ...(await this.targetSecrets(job, attempt)), ...secrets };
+    return { ...fromTarget, ...secrets };
   }
 
   /**

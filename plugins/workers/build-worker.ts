@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { buildahAvailable, buildahBuild, buildahPush, buildahRemove, writeAuthFile } from "./build/buildah";
+import { buildahAvailable, buildahBuild, buildahPush, buildahRemove, checkUserNamespaces, writeAuthFile } from "./build/buildah";
 import { dockerBuild, dockerEngineAnswers } from "./build/docker";
 import { locateBuildInputs } from "./build/dockerfile";
 import { cloneRepository } from "./build/git-clone";
@@ -88,6 +88,7 @@ async function buildWithBuildah(settings: BuildSettings, inputs: ReturnType<type
   const authFile = registry ? writeAuthFile(workDir!, registry) : null;
   const destination = registry ? `${registry.url}/${registry.repositoryPrefix}${settings.imageTag}` : null;
   const localTag = destination ?? `localhost/${settings.imageTag}`;
+  await checkUserNamespaces();
   log.progress(`building image ${localTag} with buildah (chroot isolation, vfs storage)`);
   await buildahBuild(inputs, localTag, { insecure, authFile });
   log.success(`built image ${localTag}`);

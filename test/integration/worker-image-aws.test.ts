@@ -131,3 +131,17 @@ test("ec2: RunInstances' user data runs the worker image (ECR login with the ins
     expectNowhere(secret, { userData: [...emu.ec2.instances.values()].map((i) => emu.ec2.userDataOf(i.id)).join("\n"), logs: logger.lines.join("\n"), job: JSON.stringify(done), store: storeFiles() });
   }
 }, 60_000);
+
+test("ECR down at the secrets fetch: 503, the fetch is not spent, and the worker's next try gets the token", async () => {
+  const res = await node.http("POST", "/api/jobs", { type: "build", deploymentId: "bt-h11a-ecr-down", repository: repo });
+  const id = res.body.job.id;
+  const arn = await waitFor(() => emu.ecs.tasksTagged("blacktree.job", id)[0], { timeout: 15_000, message: "RunTask" });
+  const env = Object.fromEntries((emu.ecs.tasks.get(arn)!.overrides as any).containerOverrides[0].environment.map((e: { name: string; value: string }) => [e.name, e.value]));
+  emu.inject({ action: "GetAuthorizationToken", kind: "throttle", times: 20 });
+  const refused = await fetch(`${env.BLACKTREE_CALLBACK_URL}/secrets`, { headers: { authorization: `Bearer ${env.BLACKTREE_CALLBACK_TOKEN}` } });
+  expect(refused.status).toBe(503);
+  emu.clearFaults();
+  const secrets = await playWorker(env);
+  expect(secrets.registryPassword).toBe(emu.ecr.issued.at(-1)!.password);
+  expect((await finished(id)).job.state).toBe("succeeded");
+}, 60_000);

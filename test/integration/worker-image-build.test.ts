@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { containersWithLabel, ensureTestImage, removeContainersWithLabel } from "../support/docker";
@@ -23,10 +23,11 @@ let node: TestNode;
 let registry: LocalRegistry;
 let dir: string;
 let repo: string;
+let workerImage: string;
 
 beforeAll(async () => {
   ensureTestImage();
-  const workerImage = ensureWorkerImage();
+  workerImage = ensureWorkerImage();
   registry = await startRegistry();
   const base = pushBaseImage(registry);
   dir = tempDir("bt-h11a-build-");
@@ -130,3 +131,19 @@ test("a broken Dockerfile ends failed after one attempt, with the builder's erro
   expect(lines).toContain("this step fails");
   expect(lines).toMatch(/buildah: .*(error building at STEP|exit status 7)/i);
 }, 300_000);
+
+test("under Docker's default confinement (like Fargate: no user namespaces) the build worker fails at once, not retryable, saying what to change", () => {
+  // The worker image run by hand with Docker's defaults (no workerSecurityOpt), no orchestrator: it prints its result last.
+  const run = spawnSync(
+    "docker",
+    ["run", "--rm", "--name", `${labelPrefix}-confined`, "--network", "none", "-v", `${dir}:${dir}:ro`, "-e", `BLACKTREE_REPOSITORY=${repo}`, "-e", "BLACKTREE_IMAGE_TAG=blacktree/confined:1", workerImage, "blacktree-worker", "build-worker"],
+    { encoding: "utf8", timeout: 120_000 },
+  );
+  expect(run.status).toBe(1);
+  const last = run.stdout.trim().split("\n").at(-1) ?? "";
+  expect(last.startsWith("blacktree-result ")).toBe(true);
+  const result = JSON.parse(last.slice("blacktree-result ".length));
+  expect(result).toMatchObject({ success: false, retryable: false });
+  expect(result.error).toContain("cannot create a user namespace");
+  expect(result.error).toContain("seccomp=unconfined");
+}, 180_000);

@@ -22,6 +22,21 @@ export async function buildahAvailable(): Promise<boolean> {
   return !probe.startError && !probe.timedOut && probe.code === 0;
 }
 
+/**
+ * buildah (as root without CAP_SYS_ADMIN) runs itself in a user namespace; where none may be
+ * made — Docker's default seccomp profile, Fargate — it fails with a cryptic "parsing PID".
+ * Probed first, so the job fails at once with what to change, and is not retried.
+ */
+export async function checkUserNamespaces(): Promise<void> {
+  const probe = await runCommand("unshare", ["--user", "--map-root-user", "true"], { env: process.env, timeoutMs: PROBE_TIMEOUT_MS });
+  if (probe.code === 0) return;
+  throw new BuildFailure(
+    "this container cannot create a user namespace, which buildah needs (Docker's default seccomp profile and Fargate refuse it): run the worker image with seccomp=unconfined (docker/ec2 target `workerSecurityOpt`) — see the README's worker image section",
+    EXIT_FAILURE,
+    false,
+  );
+}
+
 function buildahEnv(): NodeJS.ProcessEnv {
   return { ...process.env, BUILDAH_ISOLATION: "chroot", STORAGE_DRIVER: "vfs" };
 }
