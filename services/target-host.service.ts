@@ -45,6 +45,13 @@ export function targetHostService(rt: Runtime, loaded: LoadedTarget): ServiceSch
           return { lines: await lastLines(target.logs?.(c.params.handle, ctx)) };
         },
       },
+      /** Registry credentials for a worker's one-time secrets fetch: the answer goes to the worker only, never to a log. */
+      workerSecrets: {
+        visibility: "public",
+        async handler(c: Context<{ key: string }>) {
+          return { secrets: target.workerSecrets ? await target.workerSecrets(c.params.key, ctx) : {} };
+        },
+      },
       list: {
         visibility: "public",
         async handler() {

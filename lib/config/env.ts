@@ -115,6 +115,18 @@ export const ENV_DOCS: Record<string, string> = {
   OTEL_EXPORTER_OTLP_HEADERS: "extra headers of the export requests, k=v,k2=v2 (e.g. a collector's auth token)",
   OTEL_SERVICE_NAME: "service.name of the exported spans (default blacktree-orchestrator)",
   OTEL_BSP_SCHEDULE_DELAY: "longest a finished span waits before its batch is exported, ms (default 2000)",
+  // Read by the deploy/stop task types and handed to their worker as they are (plugins/workers/deploy/settings.ts checks them).
+  BLACKTREE_DEPLOYER: "docker | ecs: where deploy jobs run the image (default docker)",
+  BLACKTREE_DEPLOY_TIMEOUT_MS: "how long a deploy waits for the new version to answer (docker, default 60000) or be steady (ecs, default 300000)",
+  BLACKTREE_DEPLOY_POLL_MS: "how often a deploy checks while it waits (docker 250, ecs 5000)",
+  BLACKTREE_DEPLOY_DOCKER_SOCKET: "the Docker engine socket the deploy worker uses (default /var/run/docker.sock)",
+  BLACKTREE_DEPLOY_DOCKER_NETWORK: "network mode of application containers: bridge, host or a network's name (default bridge)",
+  BLACKTREE_DEPLOY_DOCKER_PUBLISH: "1: also bind the port on the host (-p port:port); 0: reached at the container's address only (default 1)",
+  BLACKTREE_DEPLOY_ECS_CLUSTER: "the ECS cluster of the deployments' services (required with BLACKTREE_DEPLOYER=ecs)",
+  BLACKTREE_DEPLOY_ECS_REGION: "AWS region of that cluster (default: the worker's AWS configuration)",
+  BLACKTREE_DEPLOY_ECS_ENDPOINT: "another ECS endpoint (a VPC endpoint, the test emulator)",
+  BLACKTREE_DEPLOY_ECS_SERVICE_PREFIX: "a deployment's service is <prefix><deploymentId> (default blacktree-)",
+  BLACKTREE_DEPLOY_ECS_CONTAINER: "the container of the service's task definition that runs the image (default: its only one)",
 };
 
 export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): EnvConfig {

@@ -61,9 +61,22 @@ export class WorkerCallbacks {
    */
   async secrets(call: WorkerCall): Promise<Record<string, string>> {
     const { job, attempt } = await this.live(call);
+    // Asked first: a target that cannot answer now (ECR down) fails the fetch before it is spent, so the worker may retry.
+    const fromTarget = await this.targetSecrets(job, attempt);
     const secrets = await this.c.store.takeSecrets(job.id, attempt.attempt, call.key);
     if (secrets === null) throw blacktreeError("FORBIDDEN", "This launch already fetched its secrets, or is no longer live");
-    return secrets;
+    return { ...fromTarget, ...secrets };
+  }
+
+  /**
+   * A named worker run from a target's worker image also gets what its target adds (the
+   * registry's credentials, an ECR token fetched now): straight to the worker, never stored.
+   */
+  private async targetSecrets(job: Job, attempt: Attempt): Promise<Record<string, string>> {
+    const taskType = this.c.registry.taskType(job.type);
+    const workload = taskType?.def.toWorkload({ id: job.id, type: job.type, deploymentId: job.deploymentId, attempt: attempt.attempt, params: job.params }, this.c.plugin);
+    if (!workload?.worker || workload.image) return {};
+    return this.c.targets.workerSecrets(attempt.target, attempt.key);
   }
 
   private async live(call: WorkerCall): Promise<{ job: Job; attempt: Attempt }> {

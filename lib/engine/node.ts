@@ -77,5 +77,6 @@ function brokerTargets(broker: () => ServiceBroker): TargetClient {
     },
     logs: async (target, handle) => (await call<{ lines: string[] }>(target, "logs", { handle }, 10_000)).lines,
     list: async (target) => (await call<{ keys: string[] | null }>(target, "list", {}, 30_000)).keys,
+    workerSecrets: async (target, key) => (await call<{ secrets: Record<string, string> }>(target, "workerSecrets", { key }, 30_000)).secrets,
   };
 }

@@ -11,6 +11,8 @@ export interface TargetClient {
   stop(target: string, handle: TargetHandle, reason: string): Promise<void>;
   /** The worker's last log lines (bounded); empty when the target keeps none. */
   logs(target: string, handle: TargetHandle): Promise<string[]>;
+  /** Secrets the target adds to a worker's one-time fetch (registry credentials); empty when it has none. */
+  workerSecrets(target: string, key: string): Promise<Record<string, string>>;
   /** Launch keys of every worker the target runs, or null when it cannot list them. */
   list(target: string): Promise<string[] | null>;
 }
@@ -21,5 +23,6 @@ export const TARGET_CALL_TIMEOUTS = {
   inspect: 30_000,
   stop: 120_000,
   logs: 10_000,
+  workerSecrets: 30_000,
   list: 30_000,
 } as const;

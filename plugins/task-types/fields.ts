@@ -1,6 +1,5 @@
 /** Schema fragments for the fields of the Blacktree DeploymentMessage, shared by the built-in task types. */
-import path from "node:path";
-import { checkRelativePath, deploymentIdRule, fieldError, nodeWorkerCommand, type TaskJob } from "@blacktree/sdk";
+import { checkRelativePath, deploymentIdRule, fieldError, type TaskJob } from "@blacktree/sdk";
 
 /** Required here: every built-in job belongs to a deployment. */
 export const deploymentId = deploymentIdRule;
@@ -29,12 +28,12 @@ export function checkPaths(job: TaskJob<any>, names: string[]): void {
   }
 }
 
-/** Docker image names are lower-case. */
+/**
+ * The image's repository and tag, `blacktree/<deployment>:<job>-<attempt>` (lower-case, as
+ * Docker wants). One tag per attempt: a retried attempt pushes under its own tag, so a tag
+ * never points at two different images.
+ */
 export function imageTag(job: TaskJob<any>): string {
-  return `blacktree/${(job.deploymentId ?? "job").toLowerCase()}:${job.id.slice(-12).toLowerCase().replace(/[^a-z0-9_.-]/g, "-")}`;
-}
-
-/** The reference workers the built-in task types run (plugins/workers/, compiled or through tsx). */
-export function referenceWorker(name: "build-worker" | "deploy-worker"): string[] {
-  return nodeWorkerCommand(path.join(__dirname, "../workers", name));
+  const jobPart = job.id.slice(-12).toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+  return `blacktree/${(job.deploymentId ?? "job").toLowerCase()}:${jobPart}-${job.attempt}`;
 }

@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { buildahAvailable, buildahBuild, buildahPush, buildahRemove, checkUserNamespaces, writeAuthFile } from "./build/buildah";
 import { dockerBuild, dockerEngineAnswers } from "./build/docker";
 import { locateBuildInputs } from "./build/dockerfile";
 import { cloneRepository } from "./build/git-clone";
@@ -28,30 +29,32 @@ function removeWorkDir(): void {
   workDir = null;
 }
 
-async function fetchToken(settings: BuildSettings): Promise<string | undefined> {
-  if (!settings.needsToken) return undefined;
+/** The one secrets fetch of this attempt: the clone token and the registry credentials come together. */
+async function fetchSecrets(settings: BuildSettings): Promise<Record<string, string>> {
+  if (settings.secretNames.length === 0) return {};
   if (!worker.connected) {
-    log.warn("a token was asked for but there is no callback URL to fetch it from: cloning without one");
-    return undefined;
+    log.warn("secrets were named but there is no callback URL to fetch them from: going on without them");
+    return {};
   }
-  let secrets: Record<string, string>;
   try {
-    secrets = await worker.secrets();
+    return await worker.secrets();
   } catch (err) {
     throw new BuildFailure(`could not fetch the build's secrets: ${(err as Error).message}`, EXIT_FAILURE);
   }
-  const token = secrets.token;
-  if (!token) throw new BuildFailure("the secrets response holds no token", EXIT_FAILURE, false);
-  return token;
 }
 
 async function build(settings: BuildSettings): Promise<BuildResult> {
-  const token = await fetchToken(settings);
+  const secrets = await fetchSecrets(settings);
+  if (settings.needsToken && !secrets.token) throw new BuildFailure("the secrets response holds no token", EXIT_FAILURE, false);
+  if (settings.registry) {
+    settings.registry.username = secrets.registryUsername;
+    settings.registry.password = secrets.registryPassword;
+  }
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), "blacktree-build-"));
   const cloneDir = path.join(workDir, "repo");
 
   log.progress(`cloning ${settings.repository} (branch ${settings.branch})`);
-  await cloneRepository({ repository: settings.repository, branch: settings.branch, dir: cloneDir, token });
+  await cloneRepository({ repository: settings.repository, branch: settings.branch, dir: cloneDir, token: secrets.token });
   log.success(`cloned ${settings.repository} (branch ${settings.branch})`);
 
   if (settings.action === "test") return runTestCommand(cloneDir, settings.contextDir, settings.testCommand);
@@ -59,14 +62,45 @@ async function build(settings: BuildSettings): Promise<BuildResult> {
   const inputs = locateBuildInputs(cloneDir, settings.contextDir, settings.dockerfilePath, settings.branch);
   log.success(`found ${path.posix.join(settings.contextDir, settings.dockerfilePath)}`);
 
+  if (settings.builder === "buildah") {
+    if (!(await buildahAvailable())) throw new BuildFailure("BLACKTREE_BUILDER is buildah, but buildah cannot be run here", EXIT_FAILURE, false);
+    return buildWithBuildah(settings, inputs);
+  }
   log.progress("looking for a Docker engine");
   if (!(await dockerEngineAnswers())) {
+    if (settings.builder === "docker") throw new BuildFailure("BLACKTREE_BUILDER is docker, but no Docker engine answered", EXIT_FAILURE);
     log.warn("no Docker engine answered: skipping the image build");
     return { success: true, imageUrl: null, error: null, message: NO_ENGINE_MESSAGE };
   }
-  log.progress(`building image ${settings.imageTag}`);
+  log.progress(`building image ${settings.imageTag} with the Docker engine`);
   await dockerBuild(inputs, settings.imageTag);
   return { success: true, imageUrl: settings.imageTag, error: null, message: `built image ${settings.imageTag}` };
+}
+
+/**
+ * Builds with buildah and pushes to the target's registry. The result's imageUrl is
+ * `registry/repository:tag@sha256:<digest>` with the digest buildah's push reported. The
+ * tag is per attempt (see the build task type), so a retry never moves an earlier attempt's tag.
+ */
+async function buildWithBuildah(settings: BuildSettings, inputs: ReturnType<typeof locateBuildInputs>): Promise<BuildResult> {
+  const registry = settings.registry;
+  const insecure = registry?.insecure ?? false;
+  const authFile = registry ? writeAuthFile(workDir!, registry) : null;
+  const destination = registry ? `${registry.url}/${registry.repositoryPrefix}${settings.imageTag}` : null;
+  const localTag = destination ?? `localhost/${settings.imageTag}`;
+  await checkUserNamespaces();
+  log.progress(`building image ${localTag} with buildah (chroot isolation, vfs storage)`);
+  await buildahBuild(inputs, localTag, { insecure, authFile });
+  log.success(`built image ${localTag}`);
+  if (!destination) {
+    log.warn("the target names no registry: the image stays in this worker's local storage");
+    return { success: true, imageUrl: localTag, error: null, message: `built image ${localTag} (not pushed: no registry configured)` };
+  }
+  log.progress(`pushing ${destination}`);
+  const digest = await buildahPush(localTag, destination, { insecure, authFile, workDir: workDir! });
+  await buildahRemove(localTag);
+  const imageUrl = `${destination}@${digest}`;
+  return { success: true, imageUrl, error: null, message: `built and pushed ${imageUrl}` };
 }
 
 async function main(): Promise<void> {

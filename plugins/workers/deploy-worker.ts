@@ -1,48 +1,59 @@
 /**
- * The reference deploy/stop worker: runs a deployment's image as a container named
- * `blacktree-<deploymentId>` on the local Docker engine, or removes it (`stop`).
- * Without a Docker engine a deploy fails (not retryable) and a stop has nothing to do.
+ * The reference deploy/stop worker. A deploy runs the deployment's image through a
+ * deployer — a long-running container on a Docker engine, or a new task definition
+ * revision of the deployment's ECS service — waits until it answers (or is steady) and only
+ * then retires the previous version; a stop removes what the deploys started. Settings
+ * come from the env (plugins/workers/deploy/settings.ts), never credentials.
  */
-import { dockerEngineAnswers } from "./build/docker";
+import { createDeployer, DeployFailure, messageOf, readDeployRequest, readDeploySettings, registryAuthFrom, type Deployer } from "./deploy";
 import { log, worker } from "./build/log";
 import type { BuildResult } from "./build/result";
-import { runCommand } from "./build/run-command";
 
 const action = process.env.BLACKTREE_ACTION === "stop" ? "stop" : "deploy";
-const deploymentId = process.env.BLACKTREE_DEPLOYMENT_ID ?? "";
-const container = `blacktree-${deploymentId.toLowerCase()}`;
+const EXIT_ON_SIGNAL: Record<string, number> = { SIGTERM: 143, SIGINT: 130 };
 
-async function docker(args: string[]): Promise<{ ok: boolean; detail: string }> {
-  const run = await runCommand("docker", args, { env: process.env, echoAs: "docker" });
-  return { ok: run.code === 0, detail: run.startError?.message ?? run.lastLines.at(-1) ?? `exit ${run.code ?? run.signal}` };
+let deployer: Deployer | null = null;
+let aborting = false;
+
+/** A deploy reports the image it ran; a stop has none (and says nothing about one). */
+function withImage(imageUrl: string | null): Pick<BuildResult, "imageUrl"> {
+  return action === "deploy" ? { imageUrl } : {};
 }
 
-async function deploy(): Promise<BuildResult> {
-  const image = process.env.BLACKTREE_IMAGE_URL ?? "";
-  if (!(await dockerEngineAnswers())) return { success: false, imageUrl: image, error: "no Docker engine answered: cannot deploy", message: "deploy failed", retryable: false };
-  log.progress(`replacing container ${container} with ${image}`);
-  await docker(["rm", "-f", container]);
-  const port = process.env.BLACKTREE_PORT;
-  const args = ["run", "-d", "--name", container, "--label", `blacktree.deployment=${deploymentId}`, ...(port ? ["-p", `${port}:${port}`] : []), "--", image];
-  const run = await docker(args);
-  return run.ok
-    ? { success: true, imageUrl: image, error: null, message: `deployed ${image} as ${container}` }
-    : { success: false, imageUrl: image, error: `docker run failed: ${run.detail}`, message: "deploy failed" };
+function failure(err: unknown, imageUrl: string | null): BuildResult {
+  const result: BuildResult = { success: false, ...withImage(imageUrl), error: err instanceof DeployFailure ? err.message : `unexpected error: ${messageOf(err)}`, message: `${action} failed` };
+  if (err instanceof DeployFailure && err.retryable !== undefined) result.retryable = err.retryable;
+  return result;
 }
 
-async function stop(): Promise<BuildResult> {
-  if (!(await dockerEngineAnswers())) return { success: true, error: null, message: "no Docker engine answered: nothing to stop" };
-  log.progress(`removing container ${container}`);
-  const run = await docker(["rm", "-f", container]);
-  return run.ok || /No such container/i.test(run.detail)
-    ? { success: true, error: null, message: `stopped ${container}` }
-    : { success: false, error: `docker rm failed: ${run.detail}`, message: "stop failed" };
+async function run(): Promise<BuildResult> {
+  const imageUrl = action === "deploy" ? (process.env.BLACKTREE_IMAGE_URL ?? null) : null;
+  try {
+    const settings = readDeploySettings(process.env);
+    const req = readDeployRequest(process.env);
+    deployer = createDeployer(settings, { progress: log.progress, warn: log.warn }, registryAuthFrom(process.env, worker));
+    log.progress(`${action} of deployment ${req.deploymentId} on ${settings.kind}${action === "deploy" ? `: ${req.imageUrl}` : ""}`);
+    const message = action === "stop" ? await deployer.stop(req.deploymentId) : await deployer.deploy(req);
+    return { success: true, ...withImage(imageUrl), error: null, message };
+  } catch (err) {
+    return failure(err, imageUrl);
+  }
+}
+
+/** Cut short: undo the deploy under way (the previous version stays), then exit. */
+async function abort(reason: string, code: number): Promise<void> {
+  if (aborting) return;
+  aborting = true;
+  log.warn(`${reason}: undoing the ${action} under way`);
+  await deployer?.abort().catch((err) => log.warn(`undo failed: ${messageOf(err)}`));
+  await worker.close().catch(() => undefined);
+  process.exit(code);
 }
 
 async function main() {
   await worker.started(); // and the heartbeats
-  log.progress(`${action} of deployment ${deploymentId}`);
-  const result = action === "stop" ? await stop() : await deploy();
+  const result = await run();
+  if (aborting) return;
   if (result.success) log.success(result.message);
   else log.failure(result.error ?? result.message);
   await worker.result(result);
@@ -51,7 +62,10 @@ async function main() {
   process.exit(result.success ? 0 : 1);
 }
 
+for (const [signal, code] of Object.entries(EXIT_ON_SIGNAL)) process.on(signal, () => void abort(`received ${signal}`, code));
+worker.whenStale((err) => void abort(`the orchestrator says this attempt is no longer live (${err.message})`, 1));
+
 main().catch((err: unknown) => {
-  log.failure(`unexpected error: ${(err as Error)?.message ?? String(err)}`);
+  log.failure(`unexpected error: ${messageOf(err)}`);
   process.exit(1);
 });

@@ -13,7 +13,7 @@ const ROOT = path.resolve(__dirname, "../..");
 const PLUGINS = path.join(ROOT, "plugins");
 const SDK_ENTRIES = new Set(["@blacktree/sdk", "@blacktree/sdk/testkit", "@blacktree/sdk/worker"]);
 /** Libraries the built-in targets use (each also a dependency of the root package). */
-const PLUGIN_LIBRARIES = new Set(["dockerode", "@aws-sdk/client-ecs", "@aws-sdk/client-ec2"]);
+const PLUGIN_LIBRARIES = new Set(["dockerode", "@aws-sdk/client-ecs", "@aws-sdk/client-ec2", "@aws-sdk/client-ecr"]);
 const BUILTINS = new Set(builtinModules);
 
 /** Every module a source text imports (static, `export … from`, `require`, dynamic `import()`). */

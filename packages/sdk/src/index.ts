@@ -15,3 +15,5 @@ export type { HostResolver, HostPolicy } from "./repository-host";
 export { compileParams, deploymentIdRule, DEPLOYMENT_ID_PATTERN } from "./params";
 export type { ParamsCheck } from "./params";
 export { nodeWorkerCommand } from "./node-command";
+export { WORKER_IMAGE_ENTRYPOINT, WORKER_NAME_PATTERN, REFERENCE_WORKERS, isReferenceWorker, workerImageCommand, containerRun, registryConfigSchema, REGISTRY_SECRET_NAMES, registryEnv, basicRegistrySecrets } from "./worker-image";
+export type { ReferenceWorker, RegistryConfig, ContainerRun } from "./worker-image";

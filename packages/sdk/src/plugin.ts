@@ -72,7 +72,19 @@ export interface JobResult {
   [key: string]: unknown;
 }
 
+/**
+ * What runs for an attempt. A task type says *what* runs; the target decides *how*:
+ * - `worker`: a worker by name (the reference `build-worker` and `deploy-worker`, or a
+ *   plugin's own). Container targets (docker, fargate, ec2) run their configured
+ *   `workerImage` with `workerImageCommand(worker)` as argv; the process and pool targets
+ *   run the host's own copy of a reference worker. Built-in task types only name workers.
+ * - `image` + `command`: a plugin that brings its own image (container targets) or an
+ *   executable (process target). When both `worker` and `image`/`command` are given,
+ *   `image`/`command` win.
+ */
 export interface Workload {
+  /** A worker by name, run from the target's worker image (or the host's copy on process/pool). */
+  worker?: string;
   /** The container image, for targets that run images (docker, fargate, ec2). */
   image?: string;
   /** argv; for the process target, an executable on PATH or an absolute path. */
@@ -174,6 +186,13 @@ export interface LaunchTarget<Config = Record<string, unknown>, Handle extends T
   stop(handle: Handle, reason: string, ctx: PluginContext): Promise<void>;
   /** The worker's output (a bounded tail). */
   logs?(handle: Handle, ctx: PluginContext): AsyncIterable<string>;
+  /**
+   * Secrets the target adds to a worker's one-time secrets fetch (GET /api/worker/secrets),
+   * e.g. registry credentials or an ECR token fetched right then. Their names must be in
+   * the worker's BLACKTREE_SECRETS (the target adds them at launch). Never stored, logged
+   * or put in launch parameters.
+   */
+  workerSecrets?(key: string, ctx: PluginContext): Promise<Record<string, string>>;
   /** Launch keys of every unfinished worker this target runs, to find orphans. */
   list?(ctx: PluginContext): Promise<string[]>;
   close?(): Promise<void>;

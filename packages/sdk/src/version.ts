@@ -4,4 +4,4 @@
  * SDK package's own `major.minor.0` (a test holds them together): a minor release adds to
  * the API, a major one changes it.
  */
-export const PLUGIN_API_VERSION = "1.1.0";
+export const PLUGIN_API_VERSION = "1.2.0";

@@ -1,5 +1,5 @@
 import Docker from "dockerode";
-import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
+import { basicRegistrySecrets, blacktreeError, containerRun, registryEnv, type ContainerRun, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
 import { dockerTargetConfigSchema, resolveSettings, type DockerTargetConfig, type DockerTargetSettings } from "./config";
 import { engineError, launchError, statusOf } from "./engine-errors";
 import { demux, tailLines } from "./log-stream";
@@ -37,6 +37,9 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
 
   async init(config: DockerTargetConfig, ctx: PluginContext): Promise<void> {
     this.settings = resolveSettings(config ?? {});
+    if (this.settings.engineSocketFor.length && config?.host && !config.socketPath) {
+      throw blacktreeError("TARGET_CONFIG_INVALID", "engineSocketFor mounts the engine's Unix socket into workers: it needs socketPath, not host", undefined, { retryable: false });
+    }
     // Without socketPath or host, dockerode follows DOCKER_HOST, then /var/run/docker.sock.
     this.docker = config?.socketPath ? new Docker({ socketPath: config.socketPath }) : config?.host ? new Docker(hostOptions(config.host)) : new Docker();
     try {
@@ -49,12 +52,12 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
   }
 
   async launch(req: LaunchRequest, ctx: PluginContext): Promise<DockerHandle> {
-    const image = req.workload.image ?? this.settings.defaultImage;
     if (!req.key) throw blacktreeError("LAUNCH_FAILED", "cannot launch: the launch key is empty", undefined, { retryable: false });
-    if (!image) throw blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key}: the workload names no image and the target has no defaultImage`, undefined, { retryable: false });
+    const run = containerRun(req.workload, this.settings);
+    if ("refused" in run) throw blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key}: ${run.refused}`, undefined, { retryable: false });
     const pending = this.launching.get(req.key);
     if (pending) return pending;
-    const launch = this.launchOnce(req, image, ctx);
+    const launch = this.launchOnce(req, run, ctx);
     this.launching.set(req.key, launch);
     const forget = () => this.launching.delete(req.key); // afterwards the engine answers by name
     launch.then(forget, forget);
@@ -110,7 +113,13 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
     await this.housekeeping?.catch(() => undefined);
   }
 
-  private async launchOnce(req: LaunchRequest, image: string, ctx: PluginContext): Promise<DockerHandle> {
+  /** The registry's basic credentials, for the worker's one-time secrets fetch only. */
+  async workerSecrets(): Promise<Record<string, string>> {
+    return basicRegistrySecrets(this.settings.registry) ?? {};
+  }
+
+  private async launchOnce(req: LaunchRequest, run: ContainerRun, ctx: PluginContext): Promise<DockerHandle> {
+    const image = run.image;
     const { labelPrefix: prefix, network } = this.settings;
     const name = containerName(prefix, req.key);
     const existing = await this.inspectByName(name).catch((err) => {
@@ -122,12 +131,15 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
       const container = await this.docker.createContainer({
         name,
         Image: image,
-        Cmd: req.workload.command,
-        Env: Object.entries(req.workload.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        Cmd: run.command,
+        // Registry address and secret names only: credentials come through the secrets fetch.
+        Env: Object.entries(namedWorker(req) ? registryEnv(this.settings.registry, req.workload.env ?? {}) : (req.workload.env ?? {})).map(([k, v]) => `${k}=${v}`),
         Labels: containerLabels(prefix, req.key, req.labels ?? {}),
         StopTimeout: Math.ceil(this.settings.stopGraceMs / 1000),
         HostConfig: {
           NetworkMode: network,
+          ...(namedWorker(req) && this.settings.workerSecurityOpt.length ? { SecurityOpt: this.settings.workerSecurityOpt } : {}),
+          ...(this.bindsOf(req).length ? { Binds: this.bindsOf(req) } : {}),
           ...(req.workload.cpu ? { NanoCpus: Math.round(req.workload.cpu * 1e9) } : {}),
           ...(req.workload.memoryMb ? { Memory: Math.round(req.workload.memoryMb * 1024 * 1024) } : {}),
         },
@@ -145,6 +157,13 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
     await this.start(id, req.key, image);
     ctx.logger.info(`🔄 launched container ${name} for ${req.key}`);
     return { key: req.key, name, id };
+  }
+
+  /** The worker image's read-only binds, and the engine socket for the job types `engineSocketFor` names. */
+  private bindsOf(req: LaunchRequest): string[] {
+    const binds = namedWorker(req) ? [...this.settings.workerBinds] : [];
+    if (this.settings.engineSocketFor.includes(req.labels?.["blacktree.type"] ?? "")) binds.push(`${this.settings.engineSocketPath}:/var/run/docker.sock`);
+    return binds;
   }
 
   /** An existing container of this key is the launch: started if it never was, never run twice. */
@@ -228,6 +247,11 @@ export class DockerTarget implements LaunchTarget<DockerTargetConfig, DockerHand
       ctx.logger.debug(`removed finished container ${info.Name} (retention ${this.settings.retentionMs} ms)`);
     }
   }
+}
+
+/** A named worker from the worker image (not a plugin's own image): only it is told about the registry. */
+function namedWorker(req: LaunchRequest): boolean {
+  return Boolean(req.workload.worker) && !req.workload.image;
 }
 
 function hostOptions(host: string): Docker.DockerOptions {

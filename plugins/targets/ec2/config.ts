@@ -1,4 +1,4 @@
-import type { ValidationSchema } from "@blacktree/sdk";
+import { registryConfigSchema, type RegistryConfig, type ValidationSchema } from "@blacktree/sdk";
 
 /** The `config` block of the ec2 target in plugins.config.json. */
 export interface Ec2TargetConfig {
@@ -11,6 +11,12 @@ export interface Ec2TargetConfig {
   instanceProfile?: string;
   /** Image when the workload names none. */
   defaultImage?: string;
+  /** The worker image the user data runs for workloads that name a `worker` (an ECR image is pulled after a login with the instance's own role). */
+  workerImage?: string;
+  /** Docker `--security-opt` values for the worker image's container (`seccomp=unconfined`: buildah's RUN steps, see the README). */
+  workerSecurityOpt?: string[];
+  /** Where build workers push (ECR: `ecr: true`, the token is fetched at the worker's secrets fetch). */
+  registry?: RegistryConfig;
   /** The `blacktree.owner` tag: how `list()` finds this orchestrator's instances. */
   owner?: string;
   region?: string;
@@ -33,6 +39,9 @@ export const ec2ConfigSchema: ValidationSchema = {
   securityGroupIds: { type: "array", optional: true, items: { type: "string", empty: false } },
   instanceProfile: { type: "string", empty: false, optional: true },
   defaultImage: { type: "string", empty: false, optional: true },
+  workerImage: { type: "string", empty: false, optional: true },
+  workerSecurityOpt: { type: "array", optional: true, items: { type: "string", empty: false, pattern: /^(seccomp|apparmor|label|no-new-privileges)([=:][A-Za-z0-9_.\/:=-]+)?$/ } },
+  registry: registryConfigSchema,
   owner: { type: "string", empty: false, max: 256, optional: true },
   region: { type: "string", empty: false, optional: true },
   endpoint: { type: "string", pattern: /^https?:\/\/\S+$/, optional: true },

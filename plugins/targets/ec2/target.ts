@@ -1,7 +1,8 @@
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type Filter, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
-import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
+import { blacktreeError, containerRun, registryEnv, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
 import { awsMessage, errorName, isThrottling, isTransient } from "../aws-shared/aws-errors";
 import { CallSpacer, spaceCommand } from "../aws-shared/call-spacer";
+import { RegistryCredentials } from "../aws-shared/ecr-auth";
 import { launchToken, workerTags } from "../aws-shared/launch-token";
 import { patientCall } from "../aws-shared/patient-call";
 import { ec2ConfigSchema, resolveEc2Settings, type Ec2Settings, type Ec2TargetConfig } from "./config";
@@ -34,6 +35,7 @@ export class Ec2Target implements LaunchTarget<Ec2TargetConfig, Ec2Handle> {
 
   private settings!: Ec2Settings;
   private ec2!: EC2Client;
+  private registry!: RegistryCredentials;
   private region = "";
   private readonly launching = new Map<string, Promise<Ec2Handle>>();
 
@@ -52,6 +54,7 @@ export class Ec2Target implements LaunchTarget<Ec2TargetConfig, Ec2Handle> {
       return "";
     });
     spaceCommand(this.ec2, "RunInstancesCommand", new CallSpacer(this.settings.runInstancesPerSecond));
+    this.registry = new RegistryCredentials(this.settings.registry ?? null, { region: this.settings.region, endpoint: this.settings.endpoint, maxAttempts: this.settings.maxAttempts });
     ctx.logger.info(`✅ ec2 target ready: ${this.settings.instanceType} from ${this.settings.imageId} in ${this.region}`);
   }
 
@@ -103,17 +106,26 @@ export class Ec2Target implements LaunchTarget<Ec2TargetConfig, Ec2Handle> {
   async close(): Promise<void> {
     await Promise.allSettled([...this.launching.values()]);
     this.ec2?.destroy();
+    this.registry?.close();
+  }
+
+  /** Registry credentials (an ECR token fetched now) for the worker's one-time secrets fetch only. */
+  async workerSecrets(): Promise<Record<string, string>> {
+    return this.registry.workerSecrets();
   }
 
   private runInstancesInput(req: LaunchRequest): RunInstancesCommandInput {
     const s = this.settings;
     const refuse = (why: string) => blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key} on ec2: ${why}`, undefined, { retryable: false });
     if (!this.region) throw refuse("no AWS region is configured (config `region` or AWS_REGION)");
-    const image = req.workload.image ?? s.defaultImage;
-    if (!image) throw refuse("the workload names no image and the target has no defaultImage");
+    const run = containerRun(req.workload, { workerImage: s.workerImage, defaultImage: s.defaultImage });
+    if ("refused" in run) throw refuse(run.refused);
+    const named = Boolean(req.workload.worker) && !req.workload.image;
+    // Only a named worker learns the registry's address (and the names of its secrets); never a value.
+    const workload = { ...req.workload, command: run.command, env: named ? registryEnv(s.registry, req.workload.env ?? {}) : (req.workload.env ?? {}) };
     let script: string;
     try {
-      script = workerUserData(req.key, image, req.workload, this.region);
+      script = workerUserData(req.key, run.image, workload, this.region, named ? (s.workerSecurityOpt ?? []) : []);
     } catch (err) {
       throw refuse((err as Error).message);
     }

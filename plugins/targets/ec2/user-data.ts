@@ -13,13 +13,20 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * instance with the container's exit code (so inspect can report `exited`), power off —
  * and InstanceInitiatedShutdownBehavior=terminate makes that the end of the instance.
  */
-export function workerUserData(key: string, image: string, workload: Workload, region: string): string {
+/** `<account>.dkr.ecr.<region>.amazonaws.com/…`: pulled after a login with the instance's own role. */
+const ECR_IMAGE = /^(\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com)\//;
+
+export function workerUserData(key: string, image: string, workload: Workload, region: string, securityOpt: string[] = []): string {
   for (const name of Object.keys(workload.env ?? {})) if (!ENV_NAME.test(name)) throw new Error(`env name '${name}' is not a shell variable name`);
   const envArgs = Object.entries(workload.env ?? {}).map(([k, v]) => `  -e ${quote(`${k}=${v}`)} \\`);
+  const ecr = ECR_IMAGE.exec(image);
   return [
     "#!/bin/bash",
     `# Blacktree worker ${key.replace(/[^\w:.@-]/g, "_")}: one container, its exit code as a tag, then power off (terminates).`,
+    // The login token is made on the instance, with its own role: it never travels in this user data.
+    ...(ecr ? [`aws ecr get-login-password --region ${quote(ecr[2])} | docker login --username AWS --password-stdin ${quote(ecr[1])} >/dev/null || echo "blacktree: ECR login failed" >&2`] : []),
     "docker run --rm --name blacktree-worker \\",
+    ...securityOpt.map((opt) => `  --security-opt ${quote(opt)} \\`),
     ...envArgs,
     `  ${[image, ...(workload.command ?? [])].map(quote).join(" ")}`,
     "code=$?",

@@ -1,4 +1,4 @@
-import type { ValidationSchema } from "@blacktree/sdk";
+import { registryConfigSchema, type RegistryConfig, type ValidationSchema } from "@blacktree/sdk";
 
 /** The `config` block of the fargate target in plugins.config.json. */
 export interface FargateTargetConfig {
@@ -7,6 +7,16 @@ export interface FargateTargetConfig {
   taskDefinition: string;
   /** Other task definitions by workload image, for task types whose workloads name one. */
   taskDefinitionsByImage?: Record<string, string>;
+  /**
+   * The worker image (deploy/worker-image, pushed to a registry Fargate pulls from): what
+   * workloads that name a `worker` run. ECS cannot override a task definition's image, so
+   * the task definition that runs it is `taskDefinitionsByImage[workerImage]`, else
+   * `taskDefinition` — its worker container must use this image. RunTask names it in the
+   * task's `blacktree.worker-image` tag.
+   */
+  workerImage?: string;
+  /** Where build workers push (ECR: `ecr: true`, the token is fetched at the worker's secrets fetch). */
+  registry?: RegistryConfig;
   /** The essential container that runs the worker: its overrides carry the env and command; its exit code is the job's. */
   containerName: string;
   subnets: string[];
@@ -32,8 +42,8 @@ export interface FargateTargetConfig {
   pollMs?: number;
 }
 
-export type FargateSettings = Required<Omit<FargateTargetConfig, "taskDefinitionsByImage" | "securityGroups" | "capacityProviderStrategy" | "platformVersion" | "region" | "endpoint">> &
-  Pick<FargateTargetConfig, "taskDefinitionsByImage" | "securityGroups" | "capacityProviderStrategy" | "platformVersion" | "region" | "endpoint">;
+type OptionalSettings = "taskDefinitionsByImage" | "securityGroups" | "capacityProviderStrategy" | "platformVersion" | "region" | "endpoint" | "workerImage" | "registry";
+export type FargateSettings = Required<Omit<FargateTargetConfig, OptionalSettings>> & Pick<FargateTargetConfig, OptionalSettings>;
 
 export const fargateDefaults = {
   assignPublicIp: "DISABLED",
@@ -50,6 +60,8 @@ export const fargateConfigSchema: ValidationSchema = {
   cluster: { type: "string", empty: false },
   taskDefinition: { type: "string", empty: false },
   taskDefinitionsByImage: { type: "record", optional: true, key: { type: "string" }, value: { type: "string", empty: false } },
+  workerImage: { type: "string", empty: false, optional: true },
+  registry: registryConfigSchema,
   containerName: { type: "string", empty: false },
   subnets: { type: "array", min: 1, items: { type: "string", empty: false } },
   securityGroups: { type: "array", optional: true, items: { type: "string", empty: false } },

@@ -1,7 +1,8 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type RunTaskCommandInput, type Task } from "@aws-sdk/client-ecs";
-import { blacktreeError, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
+import { blacktreeError, containerRun, registryEnv, type LaunchRequest, type LaunchTarget, type PluginContext, type TargetHandle, type TargetStatus } from "@blacktree/sdk";
 import { awsMessage, errorName, isThrottling, isTransient } from "../aws-shared/aws-errors";
 import { CallSpacer, spaceCommand } from "../aws-shared/call-spacer";
+import { RegistryCredentials } from "../aws-shared/ecr-auth";
 import { launchToken, workerTags } from "../aws-shared/launch-token";
 import { patientCall } from "../aws-shared/patient-call";
 import { fargateConfigSchema, resolveFargateSettings, type FargateSettings, type FargateTargetConfig } from "./config";
@@ -28,6 +29,7 @@ export class FargateTarget implements LaunchTarget<FargateTargetConfig, FargateH
 
   private settings!: FargateSettings;
   private ecs!: ECSClient;
+  private registry!: RegistryCredentials;
   private readonly launching = new Map<string, Promise<FargateHandle>>();
 
   async init(config: FargateTargetConfig, ctx: PluginContext): Promise<void> {
@@ -40,6 +42,7 @@ export class FargateTarget implements LaunchTarget<FargateTargetConfig, FargateH
       retryMode: "standard",
     });
     spaceCommand(this.ecs, "RunTaskCommand", new CallSpacer(this.settings.runTaskPerSecond));
+    this.registry = new RegistryCredentials(this.settings.registry ?? null, { region: this.settings.region, endpoint: this.settings.endpoint, maxAttempts: this.settings.maxAttempts });
     ctx.logger.info(`✅ fargate target ready: cluster '${this.settings.cluster}', task definition '${this.settings.taskDefinition}', RunTask ≤ ${this.settings.runTaskPerSecond}/s`);
   }
 
@@ -99,18 +102,29 @@ export class FargateTarget implements LaunchTarget<FargateTargetConfig, FargateH
   async close(): Promise<void> {
     await Promise.allSettled([...this.launching.values()]);
     this.ecs?.destroy();
+    this.registry?.close();
+  }
+
+  /** Registry credentials (an ECR token fetched now) for the worker's one-time secrets fetch only. */
+  async workerSecrets(): Promise<Record<string, string>> {
+    return this.registry.workerSecrets();
   }
 
   private runTaskInput(req: LaunchRequest): RunTaskCommandInput {
     const s = this.settings;
     const w = req.workload;
+    const named = Boolean(w.worker) && !w.image;
+    // The task definition fixes the image; without one of its own, the workload runs the default task definition.
+    const run = named ? containerRun(w, { workerImage: s.workerImage }) : { image: w.image ?? "", command: w.command };
+    if ("refused" in run) throw blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key} on fargate: ${run.refused}`, undefined, { retryable: false });
+    // The workload env (plus the registry's address for a named worker): secrets travel by name only.
+    const env = named ? registryEnv(s.registry, w.env ?? {}) : (w.env ?? {});
     const overrides = {
       containerOverrides: [
         {
           name: s.containerName,
-          ...(w.command?.length ? { command: w.command } : {}),
-          // The workload env only: secrets travel by name; the worker fetches values through its callback.
-          environment: Object.entries(w.env ?? {}).map(([name, value]) => ({ name, value })),
+          ...(run.command?.length ? { command: run.command } : {}),
+          environment: Object.entries(env).map(([name, value]) => ({ name, value })),
           ...(w.cpu ? { cpu: Math.round(w.cpu * 1024) } : {}),
           ...(w.memoryMb ? { memory: Math.round(w.memoryMb) } : {}),
         },
@@ -120,7 +134,8 @@ export class FargateTarget implements LaunchTarget<FargateTargetConfig, FargateH
     if (size > OVERRIDES_MAX_CHARS) {
       throw blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key} on fargate: the container overrides are ${size} characters of JSON, over ECS's ${OVERRIDES_MAX_CHARS}; shrink the workload env or command`, undefined, { retryable: false });
     }
-    const taskDefinition = (w.image && s.taskDefinitionsByImage?.[w.image]) || s.taskDefinition;
+    const taskDefinition = (run.image && s.taskDefinitionsByImage?.[run.image]) || s.taskDefinition;
+    const tags = { ...workerTags(req.key, req.labels ?? {}), ...(named ? { "blacktree.worker-image": run.image } : {}) };
     return {
       cluster: s.cluster,
       taskDefinition,
@@ -131,7 +146,7 @@ export class FargateTarget implements LaunchTarget<FargateTargetConfig, FargateH
       ...(s.platformVersion ? { platformVersion: s.platformVersion } : {}),
       networkConfiguration: { awsvpcConfiguration: { subnets: s.subnets, securityGroups: s.securityGroups, assignPublicIp: s.assignPublicIp } },
       overrides,
-      tags: Object.entries(workerTags(req.key, req.labels ?? {})).map(([key, value]) => ({ key, value: value.slice(0, 256) })),
+      tags: Object.entries(tags).map(([key, value]) => ({ key, value: value.slice(0, 256) })),
       enableECSManagedTags: true,
     };
   }

@@ -18,6 +18,7 @@ import {
   type WorkerFiles,
 } from "./state-files";
 import { workerEnv } from "./worker-env";
+import { hostWorkerCommand } from "../../workers/host-command";
 
 export interface ProcessHandle extends TargetHandle {
   key: string;
@@ -83,10 +84,7 @@ export class ProcessTarget implements LaunchTarget<ProcessTargetConfig, ProcessH
   }
 
   async launch(req: LaunchRequest, ctx: PluginContext): Promise<ProcessHandle> {
-    const command = req.workload.command;
-    if (!Array.isArray(command) || command.length === 0 || !command[0]) {
-      throw blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key}: the workload has no command`, undefined, { retryable: false });
-    }
+    const command = commandOf(req);
     if (!req.key) throw blacktreeError("LAUNCH_FAILED", "cannot launch: the launch key is empty", undefined, { retryable: false });
     const pending = this.launching.get(req.key);
     if (pending) return pending;
@@ -279,4 +277,16 @@ export class ProcessTarget implements LaunchTarget<ProcessTargetConfig, ProcessH
 
 export function createProcessTarget(): ProcessTarget {
   return new ProcessTarget();
+}
+
+/** The workload's own command, or the host's copy of the reference worker it names. */
+function commandOf(req: LaunchRequest): string[] {
+  const { command, worker } = req.workload;
+  if (Array.isArray(command) && command.length > 0 && command[0]) return command;
+  if (worker) {
+    const host = hostWorkerCommand(worker);
+    if (host) return host;
+    throw blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key}: worker '${worker}' is not a reference worker, and the process target runs only those (give the workload a command, or route it to a container target)`, undefined, { retryable: false });
+  }
+  throw blacktreeError("LAUNCH_FAILED", `cannot launch ${req.key}: the workload has no command`, undefined, { retryable: false });
 }

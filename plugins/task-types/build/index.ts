@@ -40,7 +40,7 @@ export const buildTaskType = defineTaskType<BuildParams>({
   },
   toWorkload(job) {
     return {
-      command: f.referenceWorker("build-worker"),
+      worker: "build-worker",
       env: {
         BLACKTREE_REPOSITORY: job.params.repository,
         BLACKTREE_BRANCH: job.params.branch,

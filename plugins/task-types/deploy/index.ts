@@ -1,5 +1,6 @@
 import { definePlugin, defineTaskType } from "@blacktree/sdk";
 import * as f from "../fields";
+import { deployerEnv } from "./deployer-env";
 
 interface DeployParams {
   deploymentId: string;
@@ -25,12 +26,13 @@ export const deployTaskType = defineTaskType<DeployParams>({
   },
   toWorkload(job) {
     return {
-      command: f.referenceWorker("deploy-worker"),
+      worker: "deploy-worker",
       env: {
         BLACKTREE_ACTION: "deploy",
         BLACKTREE_DEPLOYMENT_ID: job.params.deploymentId,
         BLACKTREE_IMAGE_URL: job.params.imageUrl,
         BLACKTREE_PORT: job.params.portNumber ? String(job.params.portNumber) : "",
+        ...deployerEnv(),
       },
     };
   },

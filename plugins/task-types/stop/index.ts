@@ -1,5 +1,6 @@
 import { definePlugin, defineTaskType } from "@blacktree/sdk";
 import * as f from "../fields";
+import { deployerEnv } from "../deploy/deployer-env";
 
 /** `stop`: stop what a deployment's deploy started. Shares the deploy's concurrency key, so it never races one. */
 export const stopTaskType = defineTaskType<{ deploymentId: string }>({
@@ -10,8 +11,8 @@ export const stopTaskType = defineTaskType<{ deploymentId: string }>({
   cancelsOnSubmit: (job) => ({ deploymentId: job.params.deploymentId }),
   toWorkload(job) {
     return {
-      command: f.referenceWorker("deploy-worker"),
-      env: { BLACKTREE_ACTION: "stop", BLACKTREE_DEPLOYMENT_ID: job.params.deploymentId },
+      worker: "deploy-worker",
+      env: { BLACKTREE_ACTION: "stop", BLACKTREE_DEPLOYMENT_ID: job.params.deploymentId, ...deployerEnv() },
     };
   },
 });

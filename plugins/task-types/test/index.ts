@@ -34,7 +34,7 @@ export const testTaskType = defineTaskType<TestParams>({
   },
   toWorkload(job) {
     return {
-      command: f.referenceWorker("build-worker"),
+      worker: "build-worker",
       env: {
         BLACKTREE_ACTION: "test",
         BLACKTREE_REPOSITORY: job.params.repository,

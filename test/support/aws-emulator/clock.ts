@@ -41,9 +41,11 @@ export type Fault =
   | { action: string; kind: "slow"; ms: number; times?: number };
 
 export interface CallRecord {
-  service: "ecs" | "ec2";
+  service: "ecs" | "ec2" | "ecr";
   action: string;
   at: number;
   /** False when the call was throttled. */
   accepted: boolean;
+  /** The access key id the call was signed with (null when unsigned). */
+  accessKeyId: string | null;
 }

@@ -34,15 +34,62 @@ export interface EcsTiming {
   termMs: number;
   /** StopTask → STOPPED (killed) for one that ignores it: the container's stopTimeout. */
   killAfterMs: number;
+  /** A service deployment (UpdateService, CreateService) reaches its outcome this long after it began. */
+  rolloutMs: number;
+}
+
+interface EmulatedTaskDefinition {
+  arn: string;
+  family: string;
+  revision: number;
+  /** What RegisterTaskDefinition was given (containerDefinitions, roles, cpu, …). */
+  body: Record<string, any>;
+  tags: Array<{ key: string; value: string }>;
+  registeredAt: number;
+}
+
+/** One rollout of a service: its tasks run `desiredCount` once it settles, unless it fails. */
+interface EmulatedDeployment {
+  id: string;
+  taskDefinition: string;
+  desiredCount: number;
+  /** Tasks running before it settles (a scale change starts from the old count). */
+  runningBefore: number;
+  createdAt: number;
+  settlesAt: number;
+  fails: boolean;
+}
+
+interface EmulatedService {
+  arn: string;
+  name: string;
+  cluster: string;
+  status: "ACTIVE" | "INACTIVE";
+  desiredCount: number;
+  taskDefinition: string;
+  /** Newest first: the first is PRIMARY. */
+  deployments: EmulatedDeployment[];
+  createdAt: number;
 }
 
 const OVERRIDES_LIMIT = 8192;
 const REGION_ACCOUNT = "us-east-1:000000000000";
 
-/** ECS as far as the targets use it: RunTask, DescribeTasks, StopTask, ListTasks; time-scripted task lifecycles. */
+/**
+ * ECS as far as the targets and the deploy worker use it: RunTask, DescribeTasks, StopTask,
+ * ListTasks with time-scripted task lifecycles; task definitions (Register, Describe) and
+ * services (Create, Update, Describe, Delete) with rollouts that settle `rolloutMs` after
+ * they begin — or fail, for the images `failRolloutsOf` names.
+ */
 export class EcsEmulator {
   readonly tasks = new Map<string, EmulatedTask>();
   private readonly byToken = new Map<string, string>();
+  /** By ARN; the latest revision of a family is the highest. */
+  readonly taskDefinitions = new Map<string, EmulatedTaskDefinition>();
+  /** By `<cluster>/<name>`. */
+  readonly services = new Map<string, EmulatedService>();
+  /** Rollouts of task definitions running one of these images fail (tasks never become healthy). */
+  private readonly failingImages = new Set<string>();
 
   constructor(private readonly clock: EmulatorClock, readonly timing: EcsTiming) {}
 
@@ -56,6 +103,18 @@ export class EcsEmulator {
         return this.stopTask(body);
       case "ListTasks":
         return this.listTasks(body);
+      case "RegisterTaskDefinition":
+        return this.registerTaskDefinition(body);
+      case "DescribeTaskDefinition":
+        return this.describeTaskDefinition(body);
+      case "CreateService":
+        return this.createService(body);
+      case "UpdateService":
+        return this.updateService(body);
+      case "DescribeServices":
+        return this.describeServices(body);
+      case "DeleteService":
+        return this.deleteService(body);
       default:
         throw new EcsError("InvalidParameterException", `The emulator does not implement ${action}`);
     }
@@ -69,6 +128,190 @@ export class EcsEmulator {
   /** Tasks launched with this tag value (test assertions: one task per key). */
   tasksTagged(key: string, value: string): string[] {
     return [...this.tasks.values()].filter((t) => t.tags.some((tag) => tag.key === key && tag.value === value)).map((t) => t.arn);
+  }
+
+  /** From now on, a rollout of a task definition that runs `image` fails instead of settling. */
+  failRolloutsOf(image: string): void {
+    this.failingImages.add(image);
+  }
+
+  /** A service as DescribeServices shows it now (test assertions), or null. */
+  serviceView(cluster: string, name: string) {
+    const service = this.services.get(`${cluster}/${name}`);
+    return service ? this.serviceOut(service) : null;
+  }
+
+  private registerTaskDefinition(body: any) {
+    const family = body.family;
+    if (typeof family !== "string" || !/^[A-Za-z0-9_-]{1,255}$/.test(family)) throw new EcsError("ClientException", "Family contains invalid characters or is missing.");
+    const containers = body.containerDefinitions;
+    if (!Array.isArray(containers) || containers.length === 0) throw new EcsError("ClientException", "Container list cannot be empty.");
+    for (const c of containers) if (!c?.name || !c?.image) throw new EcsError("ClientException", "Container.name and Container.image should not be null or empty.");
+    const revision = Math.max(0, ...[...this.taskDefinitions.values()].filter((t) => t.family === family).map((t) => t.revision)) + 1;
+    const { tags = [], ...rest } = body;
+    const td: EmulatedTaskDefinition = { arn: `arn:aws:ecs:${REGION_ACCOUNT}:task-definition/${family}:${revision}`, family, revision, body: rest, tags, registeredAt: this.clock.now() };
+    this.taskDefinitions.set(td.arn, td);
+    return { taskDefinition: this.taskDefinitionOut(td), tags };
+  }
+
+  /** `family`, `family:revision` or an ARN. */
+  private findTaskDefinition(ref: unknown): EmulatedTaskDefinition {
+    const text = String(ref ?? "");
+    const byArn = this.taskDefinitions.get(text);
+    if (byArn) return byArn;
+    const [family, revision] = text.split(":");
+    const matching = [...this.taskDefinitions.values()].filter((t) => t.family === family && (revision === undefined || String(t.revision) === revision));
+    const found = matching.sort((a, b) => b.revision - a.revision)[0];
+    if (!found) throw new EcsError("ClientException", "Unable to describe task definition.");
+    return found;
+  }
+
+  private describeTaskDefinition(body: any) {
+    const td = this.findTaskDefinition(body.taskDefinition);
+    return { taskDefinition: this.taskDefinitionOut(td), ...((body.include ?? []).includes("TAGS") ? { tags: td.tags } : {}) };
+  }
+
+  private taskDefinitionOut(td: EmulatedTaskDefinition) {
+    return { ...td.body, taskDefinitionArn: td.arn, family: td.family, revision: td.revision, status: "ACTIVE", registeredAt: td.registeredAt / 1000, compatibilities: ["EC2", "FARGATE"] };
+  }
+
+  private serviceOf(body: any, field: "service" | "serviceName"): EmulatedService | undefined {
+    const cluster = body.cluster ?? "default";
+    const ref = String(body[field] ?? "");
+    const name = ref.startsWith("arn:") ? ref.split("/").pop()! : ref;
+    return this.services.get(`${cluster}/${name}`);
+  }
+
+  private createService(body: any) {
+    const cluster = body.cluster ?? "default";
+    const name = body.serviceName;
+    if (typeof name !== "string" || !/^[A-Za-z0-9_-]{1,255}$/.test(name)) throw new EcsError("InvalidParameterException", "serviceName is invalid");
+    const existing = this.serviceOf(body, "serviceName");
+    if (existing && existing.status === "ACTIVE") throw new EcsError("InvalidParameterException", "Creation of service was not idempotent.");
+    const td = this.findTaskDefinition(body.taskDefinition);
+    const now = this.clock.now();
+    const service: EmulatedService = {
+      arn: `arn:aws:ecs:${REGION_ACCOUNT}:service/${cluster}/${name}`,
+      name,
+      cluster,
+      status: "ACTIVE",
+      desiredCount: body.desiredCount ?? 1,
+      taskDefinition: td.arn,
+      deployments: [],
+      createdAt: now,
+    };
+    service.deployments.push(this.rollout(td, service.desiredCount, 0, now));
+    this.services.set(`${cluster}/${name}`, service);
+    return { service: this.serviceOut(service) };
+  }
+
+  private updateService(body: any) {
+    const service = this.serviceOf(body, "service");
+    if (!service || service.status !== "ACTIVE") throw new EcsError("ServiceNotFoundException", "Service not found.");
+    this.settle(service);
+    const now = this.clock.now();
+    const desired = body.desiredCount ?? service.desiredCount;
+    const primary = service.deployments[0];
+    const running = this.running(primary, now);
+    if (body.taskDefinition !== undefined || body.forceNewDeployment) {
+      const td = body.taskDefinition !== undefined ? this.findTaskDefinition(body.taskDefinition) : this.findTaskDefinition(service.taskDefinition);
+      // The deployments it replaces keep the tasks they run now until the new one completes.
+      for (const d of service.deployments) {
+        d.runningBefore = this.running(d, now);
+        d.desiredCount = d.runningBefore;
+        d.settlesAt = now;
+        d.fails = false;
+      }
+      service.taskDefinition = td.arn;
+      service.deployments.unshift(this.rollout(td, desired, 0, now));
+    } else if (desired !== service.desiredCount) {
+      primary.runningBefore = running;
+      primary.desiredCount = desired;
+      primary.createdAt = now;
+      primary.settlesAt = now + this.timing.rolloutMs;
+    }
+    service.desiredCount = desired;
+    return { service: this.serviceOut(service) };
+  }
+
+  private describeServices(body: any) {
+    const services = [];
+    const failures = [];
+    for (const ref of (body.services ?? []) as string[]) {
+      const service = this.serviceOf({ cluster: body.cluster, service: ref }, "service");
+      if (service) services.push(this.serviceOut(service));
+      else failures.push({ arn: ref, reason: "MISSING" });
+    }
+    return { services, failures };
+  }
+
+  private deleteService(body: any) {
+    const service = this.serviceOf(body, "service");
+    if (!service || service.status !== "ACTIVE") throw new EcsError("ServiceNotFoundException", "Service not found.");
+    this.settle(service);
+    if (!body.force && service.desiredCount > 0) throw new EcsError("InvalidParameterException", "The service cannot be stopped while it is scaled above 0.");
+    service.status = "INACTIVE";
+    service.desiredCount = 0;
+    service.deployments = [];
+    return { service: this.serviceOut(service) };
+  }
+
+  private rollout(td: EmulatedTaskDefinition, desiredCount: number, runningBefore: number, now: number): EmulatedDeployment {
+    const images: string[] = (td.body.containerDefinitions ?? []).map((c: any) => c.image);
+    return {
+      id: `ecs-svc/${randomUUID().replace(/-/g, "").slice(0, 19)}`,
+      taskDefinition: td.arn,
+      desiredCount,
+      runningBefore,
+      createdAt: now,
+      settlesAt: now + this.timing.rolloutMs,
+      fails: images.some((i) => this.failingImages.has(i)),
+    };
+  }
+
+  private running(d: EmulatedDeployment, now: number): number {
+    if (now < d.settlesAt) return d.runningBefore;
+    return d.fails ? 0 : d.desiredCount;
+  }
+
+  /** A primary deployment that completed drains the others (they are gone from the list). */
+  private settle(service: EmulatedService): void {
+    const primary = service.deployments[0];
+    if (primary && !primary.fails && this.clock.now() >= primary.settlesAt) service.deployments = [primary];
+  }
+
+  private serviceOut(service: EmulatedService) {
+    this.settle(service);
+    const now = this.clock.now();
+    const deployments = service.deployments.map((d, i) => {
+      const settled = now >= d.settlesAt;
+      const rolloutState = i > 0 ? "COMPLETED" : !settled ? "IN_PROGRESS" : d.fails ? "FAILED" : "COMPLETED";
+      return {
+        id: d.id,
+        status: i === 0 ? "PRIMARY" : "ACTIVE",
+        taskDefinition: d.taskDefinition,
+        desiredCount: d.desiredCount,
+        runningCount: this.running(d, now),
+        pendingCount: settled ? 0 : Math.max(0, d.desiredCount - d.runningBefore),
+        failedTasks: settled && d.fails ? d.desiredCount : 0,
+        rolloutState,
+        ...(rolloutState === "FAILED" ? { rolloutStateReason: "ECS deployment circuit breaker: tasks failed to start." } : {}),
+        createdAt: d.createdAt / 1000,
+        updatedAt: Math.min(now, d.settlesAt) / 1000,
+      };
+    });
+    return {
+      serviceArn: service.arn,
+      serviceName: service.name,
+      clusterArn: `arn:aws:ecs:${REGION_ACCOUNT}:cluster/${service.cluster}`,
+      status: service.status,
+      desiredCount: service.desiredCount,
+      runningCount: deployments.reduce((n, d) => n + d.runningCount, 0),
+      pendingCount: deployments.reduce((n, d) => n + d.pendingCount, 0),
+      taskDefinition: service.taskDefinition,
+      deployments,
+      createdAt: service.createdAt / 1000,
+    };
   }
 
   private runTask(body: any, capacityFault: boolean) {

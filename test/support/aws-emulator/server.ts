@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { CallRecord, EmulatorClock, Fault } from "./clock";
 import { Ec2Emulator, Ec2Error, Ec2Timing, requestId, xml } from "./ec2";
+import { EcrEmulator } from "./ecr";
 import { EcsEmulator, EcsError, EcsTiming } from "./ecs";
 
 export interface EmulatorOptions {
@@ -10,10 +11,11 @@ export interface EmulatorOptions {
 }
 
 const ECS_PREFIX = "AmazonEC2ContainerServiceV20141113.";
+const ECR_PREFIX = "AmazonEC2ContainerRegistry_V20150921.";
 
 /**
  * A local emulator of the AWS HTTP APIs the `fargate` and `ec2` targets call: the ECS JSON
- * 1.1 protocol and the EC2 Query protocol, on 127.0.0.1. The real SDK clients talk to it
+ * 1.1 protocol, ECR's GetAuthorizationToken and the EC2 Query protocol, on 127.0.0.1. The real SDK clients talk to it
  * at `endpoint`; signatures are not checked. Every call is recorded (action, time), and
  * faults are injected on demand: throttling, capacity, slow answers, dropped connections.
  */
@@ -21,6 +23,7 @@ export class AwsEmulator {
   readonly clock = new EmulatorClock();
   readonly ecs: EcsEmulator;
   readonly ec2: Ec2Emulator;
+  readonly ecr = new EcrEmulator();
   readonly calls: CallRecord[] = [];
   private readonly faults: Fault[] = [];
   /** Calls per second above which an action is throttled (what AWS does to a noisy account). */
@@ -29,7 +32,7 @@ export class AwsEmulator {
   endpoint = "";
 
   constructor(opts: EmulatorOptions = {}) {
-    this.ecs = new EcsEmulator(this.clock, { phaseMs: 50, defaultRunMs: 100, termMs: 50, killAfterMs: 500, ...opts.ecs });
+    this.ecs = new EcsEmulator(this.clock, { phaseMs: 50, defaultRunMs: 100, termMs: 50, killAfterMs: 500, rolloutMs: 200, ...opts.ecs });
     this.ec2 = new Ec2Emulator(this.clock, { phaseMs: 50, defaultRunMs: 100, ...opts.ec2 });
   }
 
@@ -97,22 +100,25 @@ export class AwsEmulator {
       const text = Buffer.concat(chunks).toString("utf8");
       const target = String(req.headers["x-amz-target"] ?? "");
       if (target.startsWith(ECS_PREFIX)) void this.serveEcs(target.slice(ECS_PREFIX.length), text, req, res);
+      else if (target.startsWith(ECR_PREFIX)) void this.serveEcr(target.slice(ECR_PREFIX.length), req, res);
       else void this.serveEc2(new URLSearchParams(text), req, res);
     });
   }
 
   /** Records the call and applies the faults that come before an answer; false means the call was refused. */
-  private async admit(service: CallRecord["service"], action: string): Promise<{ throttled: boolean; capacity: boolean; drop: boolean }> {
+  private async admit(service: CallRecord["service"], action: string, req: http.IncomingMessage): Promise<{ throttled: boolean; capacity: boolean; drop: boolean }> {
     const now = Date.now();
     const throttled = this.takeFault(action, "throttle") !== null || this.overRate(action, now);
-    this.calls.push({ service, action, at: now, accepted: !throttled });
+    // SigV4: `Authorization: AWS4-HMAC-SHA256 Credential=<access key id>/<date>/…` (the signature itself is not checked).
+    const accessKeyId = /Credential=([^/,\s]+)\//.exec(String(req.headers.authorization ?? ""))?.[1] ?? null;
+    this.calls.push({ service, action, at: now, accepted: !throttled, accessKeyId });
     const slow = this.takeFault(action, "slow");
     if (slow && slow.kind === "slow") await new Promise((r) => setTimeout(r, slow.ms));
     return { throttled, capacity: !throttled && this.takeFault(action, "capacity") !== null, drop: !throttled && this.takeFault(action, "drop") !== null };
   }
 
   private async serveEcs(action: string, text: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const f = await this.admit("ecs", action);
+    const f = await this.admit("ecs", action, req);
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": requestId() });
       res.end(JSON.stringify(body));
@@ -128,9 +134,23 @@ export class AwsEmulator {
     }
   }
 
+  private async serveEcr(action: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const f = await this.admit("ecr", action, req);
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": requestId() });
+      res.end(JSON.stringify(body));
+    };
+    if (f.throttled) return send(400, { __type: "ThrottlingException", message: "Rate exceeded" });
+    try {
+      send(200, this.ecr.handle(action));
+    } catch (err) {
+      send(400, { __type: (err as { code?: string }).code ?? "ServerException", message: (err as Error).message });
+    }
+  }
+
   private async serveEc2(form: URLSearchParams, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const action = form.get("Action") ?? "";
-    const f = await this.admit("ec2", action);
+    const f = await this.admit("ec2", action, req);
     const send = (status: number, body: string) => {
       res.writeHead(status, { "content-type": "text/xml;charset=UTF-8" });
       res.end(body);
