@@ -168,6 +168,17 @@ test("every route's real answers match the document", async () => {
   expect((await call("getJob", { id: "no-such-job" })).status).toBe(404);
   expect((await call("jobLogs", { id: failedId })).status).toBe(200);
   expect((await call("jobLogs", { id: "no-such-job" })).status).toBe(404);
+  // Streams (their first event is checked against the document's event schema), stream tokens, who am I, stats.
+  expect((await call("jobEvents", { id: failedId })).status).toBe(200);
+  expect((await call("jobEvents", { id: "no-such-job" })).status).toBe(404);
+  expect((await call("jobEvents", { id: failedId, headers: { "last-event-id": "not-a-position" } })).status).toBe(422);
+  expect((await call("events", { query: "?lastEventId=0" })).status).toBe(200);
+  expect((await call("events", { query: "?lastEventId=0", headers: authHeader("submitter") })).status).toBe(403);
+  expect((await call("createStreamToken", { body: { jobId: failedId } })).status).toBe(200);
+  expect((await call("createStreamToken", { body: { jobId: "no-such-job" } })).status).toBe(404);
+  expect((await call("createStreamToken", { body: { scope: "events" }, headers: authHeader("submitter") })).status).toBe(403);
+  expect((await call("whoami")).status).toBe(200);
+  expect((await call("jobStats")).status).toBe(200);
   expect((await call("retryJob", { id: failedId })).status).toBe(200);
   expect((await call("retryJob", { id: "no-such-job" })).status).toBe(404);
   await waitState(failedId, ["failed"]);
