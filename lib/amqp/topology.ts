@@ -1,7 +1,7 @@
 import type { Channel } from "amqplib";
 
 /**
- * The wire names the Blacktree backend already uses (DESIGN.md §2). They are fixed:
+ * The wire names the Blacktree backend already uses (the backend contract, docs/architecture.md). They are fixed:
  * the backend publishes jobs and reads results with exactly these.
  */
 export const EXCHANGE = "blacktree.direct";

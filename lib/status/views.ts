@@ -5,7 +5,7 @@ import { isFinal, isJobState } from "../jobs/states";
 /** Bytes of the last attempt's log in a legacy result. */
 export const RESULT_LOG_BYTES = 4 * 1024;
 
-/** The backend's result shape, exactly these five keys (DESIGN.md §2). */
+/** The backend's result shape, exactly these five keys (the backend contract, docs/architecture.md). */
 export interface LegacyResult {
   deploymentId: string | null;
   imageUrl: string | null;

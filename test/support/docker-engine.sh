@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes a Docker engine answer on /var/run/docker.sock (DESIGN.md §7): installs Debian's
+# Makes a Docker engine answer on /var/run/docker.sock: installs Debian's
 # docker.io when dockerd is missing, starts dockerd in the background when the socket does
 # not answer, waits for `docker info` with a deadline. Idempotent; needs root to install/start.
 set -euo pipefail
