@@ -1,5 +1,5 @@
 import os from "node:os";
-import type { BrokerOptions } from "moleculer";
+import type { BrokerOptions, ServiceBroker } from "moleculer";
 import type { EnvConfig } from "./lib/config/env";
 
 /** Broker options from the environment: in-process by default, NATS/AMQP with TRANSPORTER. */
@@ -23,7 +23,21 @@ export function brokerConfig(env: Pick<EnvConfig, "namespace" | "nodeId" | "tran
     registry: { strategy: "RoundRobin", preferLocal: true },
     metrics: false,
     tracing: false,
+    started: announceNode,
   };
+}
+
+/**
+ * Tells the other nodes about this node's services as soon as it has started. Moleculer 0.14
+ * sends that INFO only from a debounced `localServiceChanged` (service-broker.js, 1 s after the
+ * last service registered) and answers a DISCOVER without registering the asker, so for a
+ * second after start the others do not know this node. Their broadcasts go to the listeners
+ * they know (registry.events.getAllEndpoints), so they skipped it: a gateway's streams missed
+ * another node's store-changed notices until the next safety poll, a new dispatcher its wake-ups.
+ */
+export async function announceNode(broker: ServiceBroker): Promise<void> {
+  const { discoverer } = broker.registry as unknown as { discoverer: { sendLocalNodeInfo(): Promise<void> } };
+  await discoverer.sendLocalNodeInfo();
 }
 
 /**
