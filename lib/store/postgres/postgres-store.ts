@@ -83,18 +83,19 @@ interface Tx {
 /**
  * The PostgreSQL dialect, for more than one node. Same schema, migrations and semantics as
  * SQLite; what differs is how concurrency is made safe:
- * - every transition reads the job `FOR NO KEY UPDATE`, then compares state, attempt and
- *   version. Not `FOR UPDATE`: that lock also blocks the key-share lock every event insert
- *   takes on its job (the foreign key), so a transition waiting for an attempt row and an
- *   attempt update inserting its event deadlocked (found by the PostgreSQL bench: 64
- *   deadlocks in 90 jobs, each costing `deadlock_timeout`, 1 s);
+ * - a transition is a compare-and-set on the job's version: it reads the job and its
+ *   attempt, decides, and writes everything in one statement whose UPDATE applies only to
+ *   the version read (a concurrent writer makes it read again). The statement's row lock is
+ *   `FOR NO KEY UPDATE`'s, which does not block the key-share lock of an event insert on
+ *   the same job (the foreign key): with `FOR UPDATE` a transition and an attempt update
+ *   deadlocked (found by the PostgreSQL bench: 64 deadlocks in 90 jobs, 1 s each);
  * - claims take one advisory lock per transaction, so limits hold cluster-wide, and skip
  *   rows other transactions hold (`SKIP LOCKED`);
  * - the outbox: identity values are assigned at insert, not at commit, so a drain reading
  *   `seq > cursor` could skip a row whose transaction commits late. Each event gets its
  *   position (`pos`) only once it is committed, from one placer at a time (an advisory
- *   lock), in the order the placer sees commits; sinks read by position. A job's events are
- *   written under its row lock, so they are placed in their own order.
+ *   lock), in the order the placer sees commits; sinks read by position, so every reader
+ *   sees a job's events in the order they committed.
  */
 export class PostgresJobStore implements JobStore {
   readonly dialect = "postgres";
