@@ -1,12 +1,17 @@
+import { PLUGIN_ERROR_CODES } from "@blacktree/sdk";
+import type { ErrorData, FieldError } from "@blacktree/sdk";
 import { Errors } from "moleculer";
+
+export type { ErrorData, FieldError };
 
 /**
  * The one registry of coded errors. Errors cross nodes as plain objects, so callers
  * check `err.type` (and `err.retryable`), never `instanceof`.
  */
 export const ErrorCodes = {
+  // The codes plugins throw (validation, launches, workers, config) are the SDK's, defined there once.
+  ...PLUGIN_ERROR_CODES,
   BAD_REQUEST: { status: 400, retryable: false },
-  VALIDATION_FAILED: { status: 422, retryable: false },
   UNKNOWN_TASK_TYPE: { status: 422, retryable: false },
   UNAUTHORIZED: { status: 401, retryable: false },
   FORBIDDEN: { status: 403, retryable: false },
@@ -18,7 +23,6 @@ export const ErrorCodes = {
   JOB_KEY_CONFLICT: { status: 409, retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   RATE_LIMITED: { status: 429, retryable: true },
-  CONFIG_INVALID: { status: 500, retryable: false },
   PLUGIN_NOT_FOUND: { status: 500, retryable: false },
   PLUGIN_INVALID: { status: 500, retryable: false },
   PLUGIN_API_MISMATCH: { status: 500, retryable: false },
@@ -27,37 +31,16 @@ export const ErrorCodes = {
   PLUGIN_LOAD_FAILED: { status: 500, retryable: false },
   /** A plugin's `dependencies` name a plugin that is not loaded, or one outside the range. */
   PLUGIN_DEPENDENCY_UNMET: { status: 500, retryable: false },
-  TARGET_NOT_FOUND: { status: 503, retryable: true },
-  TARGET_CONFIG_INVALID: { status: 500, retryable: false },
-  LAUNCH_FAILED: { status: 502, retryable: true },
-  WORKER_LOST: { status: 502, retryable: true },
   STORE_UNAVAILABLE: { status: 503, retryable: true },
   AMQP_UNAVAILABLE: { status: 503, retryable: true },
   PUBLISH_FAILED: { status: 502, retryable: true },
   SINK_UNAVAILABLE: { status: 503, retryable: true },
-  /** Something validation depends on (DNS for the repository host check) cannot answer now: try again later. */
-  DEPENDENCY_UNAVAILABLE: { status: 503, retryable: true },
   DEAD_LETTER_NOT_FOUND: { status: 404, retryable: false },
   /** The dead letter kept no body (it could not be parsed, so it was not kept): there is nothing to publish again. */
   NOTHING_TO_REPLAY: { status: 409, retryable: false },
-  INTERNAL: { status: 500, retryable: false },
 } as const;
 
 export type ErrorType = keyof typeof ErrorCodes;
-
-export interface FieldError {
-  field: string;
-  message: string;
-  type?: string;
-  expected?: unknown;
-  actual?: unknown;
-}
-
-export interface ErrorData {
-  fields?: FieldError[];
-  plugin?: string;
-  [key: string]: unknown;
-}
 
 /** A MoleculerError with a registered `type`: its HTTP status and retry flag come from the registry. */
 export class BlacktreeError extends Errors.MoleculerError {
