@@ -138,6 +138,18 @@ function endWith(span: Span, error?: unknown): void {
   span.end();
 }
 
+/** Runs `fn` as the span's work: the span ends with it, marked failed when it throws. */
+async function within<T>(span: Span, fn: () => Promise<T>): Promise<T> {
+  try {
+    const out = await fn();
+    span.end();
+    return out;
+  } catch (err) {
+    endWith(span, err);
+    throw err;
+  }
+}
+
 class OtelTracing implements Tracing {
   readonly enabled = true;
 
@@ -167,14 +179,7 @@ class OtelTracing implements Tracing {
       traceContext: this.traceparentOf(span),
       async validate<T>(fn: () => Promise<T>): Promise<T> {
         const v = tracer.startSpan("blacktree.validate", { kind: SpanKind.INTERNAL }, parent);
-        try {
-          const out = await fn();
-          v.end();
-          return out;
-        } catch (err) {
-          endWith(v, err);
-          throw err;
-        }
+        return within(v, fn);
       },
       end({ jobId, created, state, error }) {
         const attrs: Attributes = {};
@@ -208,28 +213,14 @@ class OtelTracing implements Tracing {
 
   async publish<T>(traceContext: string | null, attrs: { jobId: string; state: string; sink: string }, fn: () => Promise<T>): Promise<T> {
     const span = this.tracer.startSpan("blacktree.publish", { kind: SpanKind.PRODUCER, attributes: { "blacktree.job.id": attrs.jobId, "blacktree.job.state": attrs.state, "blacktree.sink": attrs.sink } }, this.contextOf(traceContext));
-    try {
-      const out = await fn();
-      span.end();
-      return out;
-    } catch (err) {
-      endWith(span, err);
-      throw err;
-    }
+    return within(span, fn);
   }
 
   async workerCallback<T>(traceparent: string | undefined, route: string, attrs: { jobId: string; attempt: number }, fn: () => Promise<T>): Promise<T> {
     // A worker that sends no context (an older client, tracing turned on since its launch) has no trace to join.
     if (!traceparent) return fn();
     const span = this.tracer.startSpan(`blacktree.worker.${route}`, { kind: SpanKind.SERVER, attributes: { "blacktree.job.id": attrs.jobId, "blacktree.attempt": attrs.attempt } }, this.contextOf(traceparent));
-    try {
-      const out = await fn();
-      span.end();
-      return out;
-    } catch (err) {
-      endWith(span, err);
-      throw err;
-    }
+    return within(span, fn);
   }
 
   flush(): Promise<void> {

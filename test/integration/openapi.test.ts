@@ -185,7 +185,7 @@ test("every route's real answers match the document", async () => {
 
   // A worker that hands its callback credentials to the test and waits.
   const creds = path.join(dir, "creds.json");
-  const script = `require("fs").writeFileSync(${JSON.stringify(creds)}, JSON.stringify({ url: process.env.BLACKTREE_CALLBACK_URL, token: process.env.BLACKTREE_CALLBACK_TOKEN })); setTimeout(() => {}, 30000);`;
+  const script = `require("fs").writeFileSync(${JSON.stringify(creds)}, JSON.stringify({ url: process.env.BLACKTREE_CALLBACK_URL, token: process.env.BLACKTREE_CALLBACK_TOKEN })); setInterval(() => {}, 1000);`; // alive until the test cancels it
   const running = await call("submitJob", { body: { type: "script", deploymentId: "openapi-worker", script } });
   expect(running.status).toBe(202);
   const runningId = (running.body as any).job.id;
