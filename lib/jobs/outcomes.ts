@@ -56,7 +56,7 @@ export function endTransition(job: Job, attempt: Attempt, end: AttemptEnd, now: 
     ...(end.log !== undefined && end.log !== null ? { log: end.log } : {}),
   };
   const data = { outcome: end.outcome, reason: end.reason, exitCode: end.exitCode ?? null, ...(end.timeout ? { timeout: end.timeout } : {}) };
-  const base = { from: [job.state] as JobState[], expect: { attempt: attempt.attempt, version: job.version }, attempt: attemptPatch, now, effects };
+  const base = { from: [job.state] as JobState[], expect: { attempt: attempt.attempt, version: job.version }, attempt: attemptPatch, now, effects, basis: { job, attempt } };
 
   if (end.outcome === "SUCCEEDED") {
     // What the worker reported, as it reported it (an imageUrl only from the task types that build one).

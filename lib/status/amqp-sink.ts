@@ -1,7 +1,7 @@
 import type { AmqpLink } from "../amqp/amqp-link";
 import { amqpMetrics } from "../amqp/amqp-metrics";
 import { EXCHANGE, RECEIPTS_QUEUE, RESULT_KEY, STATUS_KEY } from "../amqp/topology";
-import type { JobEvent } from "../jobs/model";
+import type { Attempt, JobEvent } from "../jobs/model";
 import type { JobIdentities, JobIdentity } from "./job-identities";
 import type { JobStore } from "../store/job-store";
 import type { StatusSink } from "./sink";
@@ -43,6 +43,13 @@ export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentit
     inDoubt = false;
   }
 
+  /** The attempts whose logs the batch's legacy results carry, in one read. */
+  async function resultAttempts(events: JobEvent[]): Promise<Map<string, Attempt>> {
+    const refs = events.filter((e) => e.attempt && isFinalEvent(e)).map((e) => ({ jobId: e.jobId, attempt: e.attempt! }));
+    const found = await store.getAttemptsOf(refs);
+    return new Map(found.map((a) => [`${a.jobId}:${a.attempt}`, a]));
+  }
+
   return {
     name: "amqp",
     async deliver(events, delivered) {
@@ -50,6 +57,7 @@ export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentit
       // Publish the whole batch first (one channel keeps the order), then collect confirms.
       const sends: Array<{ seq: number; confirmed: Promise<void> }> = [];
       let results = 0;
+      const attempts = await resultAttempts(events);
       for (const e of events) {
         const job = await identities.of(e);
         const parts: Promise<void>[] = [link.publish(EXCHANGE, STATUS_KEY, json(statusEvent(e, job)), { persistent: true, contentType: "application/json", messageId: `status.${e.seq}` })];
@@ -58,7 +66,7 @@ export function amqpSink(link: AmqpLink, store: JobStore, identities: JobIdentit
           if (routed.has(messageId)) {
             amqpMetrics.resultsSkipped.inc();
           } else {
-            const attempt = e.attempt ? await store.getAttempt(e.jobId, e.attempt) : null;
+            const attempt = e.attempt ? (attempts.get(`${e.jobId}:${e.attempt}`) ?? null) : null;
             results += 1;
             const send = () => link.publish(EXCHANGE, RESULT_KEY, json(legacyResult(e, job, attempt)), { persistent: true, mandatory: true, contentType: "application/json", messageId });
             parts.push(tracing.publish(job.traceContext, { jobId: e.jobId, state: e.to ?? "", sink: "amqp api.result" }, send));

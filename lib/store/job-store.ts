@@ -107,6 +107,12 @@ export interface TransitionRequest {
   attempt?: AttemptPatch;
   event?: EventInput;
   now?: number;
+  /**
+   * The job and its current attempt as the caller read them for this decision. With
+   * `expect.version` set, a store may write against them without reading the job again: a
+   * job that moved on fails the version check either way.
+   */
+  basis?: { job: Job; attempt: Attempt | null };
 }
 
 export interface JobFilter {
@@ -167,6 +173,8 @@ export interface JobStore {
 
   getAttempts(jobId: string): Promise<Attempt[]>;
   getAttempt(jobId: string, attempt: number): Promise<Attempt | null>;
+  /** Several jobs' attempts in one read (a sink's batch of final events); missing ones are left out. */
+  getAttemptsOf(refs: ReadonlyArray<{ jobId: string; attempt: number }>): Promise<Attempt[]>;
   /** Updates an attempt; `onlyIfState` guards against late writes to a finished attempt. */
   updateAttempt(jobId: string, attempt: number, patch: AttemptPatch, opts?: { event?: EventInput; onlyIfState?: readonly AttemptState[] }): Promise<Attempt | null>;
   /** Attempts that hold compute (launching, running, stopping), oldest first. */

@@ -169,6 +169,21 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
       it("returns null for an unknown id", async () => {
         expect(await store.getJob("nope")).toBeNull();
       });
+
+      it("gives jobs submitted together each its own outcome, in the order submitted", async () => {
+        const existing = await create({ id: "was-there" });
+        const bad = { ...newJob({ id: "unserializable" }), params: { big: BigInt(1) } } as unknown as NewJob;
+        const inputs = [newJob({ id: "t-1", secrets: { githubToken: SECRET } }), newJob({ id: "was-there", priority: 9 }), bad, newJob({ id: "t-2" }), newJob({ id: "t-2", type: "deploy" }), newJob({ id: "t-3" })];
+        const outcomes = await Promise.allSettled(inputs.map((input) => store.createJob(input, T0 + 1)));
+        expect(outcomes.map((o) => (o.status === "fulfilled" ? [o.value.job.id, o.value.created] : "rejected"))).toEqual([["t-1", true], ["was-there", false], "rejected", ["t-2", true], ["t-2", false], ["t-3", true]]);
+        expect((outcomes[1] as PromiseFulfilledResult<{ job: Job }>).value.job).toStrictEqual(existing);
+        expect((outcomes[4] as PromiseFulfilledResult<{ job: Job }>).value.job.type).toBe("build");
+        expect(await store.getJob("unserializable")).toBeNull();
+        expect(await store.getSecrets("t-1")).toStrictEqual({ githubToken: SECRET });
+        const events = (await store.readEvents(0, 100)).filter((e) => e.jobId !== "was-there");
+        expect(events.map((e) => e.jobId)).toEqual(["t-1", "t-2", "t-3"]);
+        expect(claimedIds(await claim())).toEqual(["was-there", "t-1", "t-2", "t-3"]);
+      });
     });
 
     /**
@@ -366,6 +381,34 @@ export function storeConformance(name: string, makeStore: () => Promise<JobStore
         await claim();
         await store.transition(job.id, { from: "launching", to: "running", attempt: { state: "running", startedAt: T0 + 10, handle: { id: "c1" } }, now: T0 + 10 });
         expect(await store.getAttempt(job.id, 1)).toMatchObject({ state: "running", startedAt: T0 + 10, handle: { id: "c1" } });
+      });
+
+      it("writes a decision against the basis it was made on, and refuses it once the job moved on", async () => {
+        const job = await create({ target: "docker" });
+        const [{ job: claimed, attempt }] = await claim();
+        const decision = { from: "launching" as const, to: "running" as const, expect: { attempt: 1, version: claimed.version }, basis: { job: claimed, attempt } };
+        const stale = { ...decision, to: "cancelled" as const, basis: { job: claimed, attempt } };
+        const running = await store.transition(job.id, { ...decision, now: T0 + 5 });
+        expect(running).toMatchObject({ state: "running", version: claimed.version + 1 });
+        expect(await store.getAttempt(job.id, 1)).toMatchObject({ state: "running" });
+        // Made on the claimed version, which is gone: refused, nothing written.
+        expect(await store.transition(job.id, { ...stale, from: ["launching", "running"], now: T0 + 6 })).toBeNull();
+        expect(await store.getJob(job.id)).toStrictEqual(running);
+      });
+
+      it("reads several jobs' attempts in one call, leaving out the ones that do not exist", async () => {
+        const a = await create({ target: "docker" });
+        const b = await create({ target: "docker" });
+        await claim();
+        const found = await store.getAttemptsOf([
+          { jobId: b.id, attempt: 1 },
+          { jobId: a.id, attempt: 2 },
+          { jobId: a.id, attempt: 1 },
+          { jobId: "no-such-job", attempt: 1 },
+        ]);
+        expect(found.map((x) => `${x.jobId}:${x.attempt}`).sort()).toStrictEqual([`${a.id}:1`, `${b.id}:1`].sort());
+        expect(found.find((x) => x.jobId === a.id)).toStrictEqual(await store.getAttempt(a.id, 1));
+        expect(await store.getAttemptsOf([])).toStrictEqual([]);
       });
 
       it("lets exactly one of two racing transitions from the same state win", async () => {

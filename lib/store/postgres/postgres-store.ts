@@ -102,6 +102,8 @@ export class PostgresJobStore implements JobStore {
   private readonly pool: Pool;
   private readonly secrets: SecretBox | null;
   private readonly listeners = new Set<(change: StoreChange) => void>();
+  /** createJob calls of this event-loop turn, inserted together (flushInserts). */
+  private readonly pendingInserts: Array<{ input: NewJob; now: number; resolve: (out: { job: Job; created: boolean }) => void; reject: (err: unknown) => void }> = [];
   private readonly now: () => number;
   private closed = false;
 
@@ -152,22 +154,38 @@ export class PostgresJobStore implements JobStore {
     await this.read((q) => q.one("SELECT 1"));
   }
 
+  /**
+   * Jobs submitted in the same event-loop turn (a burst on execute.queue, concurrent REST
+   * calls) are inserted by one statement: the per-statement cost is most of an insert's.
+   */
   async createJob(input: NewJob, now = this.now()): Promise<{ job: Job; created: boolean }> {
     checkInitial(input);
-    return this.write(async (q, change) => this.insertJob(q, change, input, now), { oneStatement: true });
+    return new Promise((resolve, reject) => {
+      if (this.pendingInserts.push({ input, now, resolve, reject }) === 1) setImmediate(() => void this.flushInserts());
+    });
   }
 
   async createJobs(inputs: NewJob[], now = this.now()): Promise<Array<{ job: Job; created: boolean }>> {
     inputs.forEach(checkInitial);
     if (inputs.length === 0) return [];
-    return this.write(
-      async (q, change) => {
-        const out = [];
-        for (const input of inputs) out.push(await this.insertJob(q, change, input, now));
-        return out;
-      },
-      { oneStatement: inputs.length === 1 },
-    );
+    return this.write((q, change) => this.insertJobs(q, change, inputs.map((input) => ({ input, now }))), { oneStatement: true });
+  }
+
+  private async flushInserts(): Promise<void> {
+    const batch = this.pendingInserts.splice(0);
+    try {
+      const out = await this.write((q, change) => this.insertJobs(q, change, batch), { oneStatement: true });
+      batch.forEach((b, i) => b.resolve(out[i]));
+    } catch (err) {
+      if (batch.length === 1) return batch[0].reject(err);
+      // One bad job must not fail the others submitted with it: each on its own.
+      for (const b of batch) {
+        await this.write((q, change) => this.insertJobs(q, change, [b]), { oneStatement: true }).then(
+          ([out]) => b.resolve(out),
+          (e: unknown) => b.reject(e),
+        );
+      }
+    }
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -220,15 +238,19 @@ export class PostgresJobStore implements JobStore {
     // write everything in one statement that applies only if the version is still the one
     // read. A concurrent writer bumped the version: read again. Two round trips instead of
     // BEGIN, a locking read, the write and COMMIT.
+    // A decision made on a given version comes with what it read: the first write goes
+    // straight against it (one round trip); if the version moved, the read below fails it.
+    let basis = req.expect?.version !== undefined && req.basis?.job.version === req.expect.version && usableBasis(id, req.basis) ? req.basis : undefined;
     for (let tries = 1; ; tries++) {
-      const row = await this.read((q) => q.one<JobRow & Record<string, unknown>>(`SELECT j.*, ${PREFIXED_ATTEMPT} FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt WHERE j.id = $1`, [id]));
-      if (!row || !from.includes(row.state as JobState)) return null;
-      if (req.expect?.attempt !== undefined && req.expect.attempt !== row.attempt) return null;
-      if (req.expect?.version !== undefined && req.expect.version !== row.version) return null;
-      const current = toJob(row);
+      const read = basis ?? (await this.readWithAttempt(id));
+      basis = undefined;
+      if (!read || !from.includes(read.job.state)) return null;
+      if (req.expect?.attempt !== undefined && req.expect.attempt !== read.job.attempt) return null;
+      if (req.expect?.version !== undefined && req.expect.version !== read.job.version) return null;
+      const current = read.job;
       const next: Job = { ...withPatch(current, req.patch ?? {}), state: req.to, version: current.version + 1, updatedAt: now };
       const attemptPatch = holdAfter(current.state, req.to, req.attempt, now);
-      let attempt = next.attempt === 0 ? null : next.attempt === current.attempt ? attemptOf(row) : await this.getAttempt(id, next.attempt);
+      let attempt = next.attempt === 0 ? null : next.attempt === current.attempt ? read.attempt : await this.getAttempt(id, next.attempt);
       if (attempt && attemptPatch) attempt = withPatch(attempt, attemptPatch);
       const final = FINAL_STATES.includes(req.to);
       const wake = wakeAt(next, attempt);
@@ -256,6 +278,12 @@ export class PostgresJobStore implements JobStore {
       if (written) return written;
       if (tries >= CAS_TRIES) throw blacktreeError("STORE_UNAVAILABLE", `job ${id} changed under ${CAS_TRIES} transitions in a row; try again`);
     }
+  }
+
+  /** The job and its current attempt, in one read. */
+  private async readWithAttempt(id: string): Promise<{ job: Job; attempt: Attempt | null } | null> {
+    const row = await this.read((q) => q.one<JobRow & Record<string, unknown>>(`SELECT j.*, ${PREFIXED_ATTEMPT} FROM jobs j LEFT JOIN attempts a ON a.job_id = j.id AND a.attempt = j.attempt WHERE j.id = $1`, [id]));
+    return row ? { job: toJob(row), attempt: attemptOf(row) } : null;
   }
 
   async claimJobs(req: ClaimRequest): Promise<Claim[]> {
@@ -304,6 +332,14 @@ export class PostgresJobStore implements JobStore {
 
   async getAttempt(jobId: string, attempt: number): Promise<Attempt | null> {
     return this.read((q) => this.selectAttempt(q, jobId, attempt));
+  }
+
+  async getAttemptsOf(refs: ReadonlyArray<{ jobId: string; attempt: number }>): Promise<Attempt[]> {
+    if (refs.length === 0) return [];
+    const rows = await this.read((q) =>
+      q.all<AttemptRow>("SELECT a.* FROM unnest($1::text[], $2::integer[]) AS r(job_id, attempt) JOIN attempts a USING (job_id, attempt)", [refs.map((r) => r.jobId), refs.map((r) => r.attempt)]),
+    );
+    return rows.map(toAttempt);
   }
 
   async updateAttempt(jobId: string, attempt: number, patch: AttemptPatch, opts: { event?: EventInput; onlyIfState?: readonly AttemptState[] } = {}): Promise<Attempt | null> {
@@ -508,36 +544,66 @@ export class PostgresJobStore implements JobStore {
 
   // ---- inside transactions ----
 
-  private async insertJob(q: Tx, change: StoreChange, input: NewJob, now: number): Promise<{ job: Job; created: boolean }> {
-    // The row, its wake-up, secrets, first event and effects in one statement: all depend
-    // only on the input (a job alone is then written without BEGIN and COMMIT).
-    const shape = newJobShape(input, now);
-    const wake = wakeAt(shape, null);
+  /**
+   * Rows, wake-ups, secrets, first events and effects of new jobs in one statement: all
+   * depend only on the inputs, so no BEGIN and COMMIT. Rows are inserted in the order
+   * given (their `stored` and their events' `seq` follow it); a job whose id exists is
+   * left as it is and returned with `created: false`.
+   */
+  private async insertJobs(q: Tx, change: StoreChange, all: ReadonlyArray<{ input: NewJob; now: number }>): Promise<Array<{ job: Job; created: boolean }>> {
+    // The same id twice: the first is inserted, the later ones find it.
+    const seen = new Set<string>();
+    const first = all.map(({ input }) => !seen.has(input.id) && Boolean(seen.add(input.id)));
+    const items = all.filter((_, i) => first[i]);
+    const shapes = items.map(({ input, now }) => newJobShape(input, now));
+    const wakes = shapes.map((shape) => wakeAt(shape, null));
+    const column = <T>(pick: (input: NewJob, i: number) => T) => items.map(({ input }, i) => pick(input, i));
     const { values, p } = numbered();
+    const text = (pick: (input: NewJob, i: number) => string | null) => `${p(column(pick))}::text[]`;
+    const bigint = (pick: (input: NewJob, i: number) => number | null) => `${p(column(pick))}::bigint[]`;
+    const rejected = (input: NewJob) => input.state === "rejected";
     const steps = [
+      `x AS (SELECT * FROM unnest(${text((j) => j.id)}, ${text((j) => j.type)}, ${text((j) => j.state)}, ${text((j) => j.deploymentId)}, ${p(column((j) => j.priority))}::integer[],
+         ${text((j) => j.target)}, ${text((j) => j.concurrencyKey)}, ${text((j) => JSON.stringify(j.params))}, ${text((j) => JSON.stringify(j.timeouts))}, ${text((j) => JSON.stringify(j.retry))},
+         ${text((j) => j.source)}, ${text((j) => j.parentId)}, ${bigint((_, i) => items[i].now)}, ${bigint((j) => j.runAfter)}, ${bigint((j) => j.deadline)}, ${text((j) => toJson(j.error))},
+         ${text((j) => j.submittedBy ?? null)}, ${bigint((_, i) => wakes[i])}, ${text((j) => j.traceContext ?? null)},
+         ${text((j) => (rejected(j) ? "job.rejected" : "job.created"))},
+         ${text((j, i) => JSON.stringify({ type: j.type, deploymentId: j.deploymentId, source: j.source, ...(j.traceContext ? { traceContext: j.traceContext } : {}), ...(rejected(j) ? { snapshot: snapshotOf(shapes[i]) } : {}) }))})
+         WITH ORDINALITY AS x(id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry, source, parent_id, now, run_after, deadline, error, submitted_by, wake_at, trace_context, event_kind, event_data, ord))`,
       `j AS (INSERT INTO jobs (id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry,
          attempt, source, parent_id, created_at, updated_at, run_after, deadline, result, error, version, submitted_by, wake_at, trace_context)
-       VALUES (${p(input.id)}, ${p(input.type)}, ${p(input.state)}, ${p(input.deploymentId)}, ${p(input.priority)}, ${p(input.target)}, ${p(input.concurrencyKey)},
-         ${p(JSON.stringify(input.params))}, ${p(JSON.stringify(input.timeouts))}, ${p(JSON.stringify(input.retry))}, 0, ${p(input.source)}, ${p(input.parentId)},
-         ${p(now)}, ${p(now)}, ${p(input.runAfter)}, ${p(input.deadline)}, NULL, ${p(toJson(input.error))}, 1, ${p(input.submittedBy ?? null)}, ${p(wake)}, ${p(input.traceContext ?? null)})
-       ON CONFLICT (id) DO NOTHING RETURNING *)`,
+       SELECT id, type, state, deployment_id, priority, target, concurrency_key, params, timeouts, retry, 0, source, parent_id, now, now, run_after, deadline, NULL, error, 1, submitted_by, wake_at, trace_context
+       FROM x ORDER BY ord ON CONFLICT (id) DO NOTHING RETURNING *)`,
       `e AS (INSERT INTO events (job_id, kind, from_state, to_state, attempt, data, at)
-       SELECT id, ${p(input.state === "rejected" ? "job.rejected" : "job.created")}, NULL, state, NULL,
-         ${p(JSON.stringify({ type: input.type, deploymentId: input.deploymentId, source: input.source, ...(input.traceContext ? { traceContext: input.traceContext } : {}), ...(input.state === "rejected" ? { snapshot: snapshotOf(shape) } : {}) }))}, ${p(now)} FROM j)`,
+       SELECT x.id, x.event_kind, NULL, x.state, NULL, x.event_data, x.now FROM x JOIN j ON j.id = x.id ORDER BY x.ord)`,
     ];
-    const secrets = Object.entries(input.secrets);
+    const secrets = items.flatMap(({ input }) => Object.entries(input.secrets).map(([name, value]) => ({ jobId: input.id, name, sealed: this.secretBox().seal(value, secretContext(input.id, name)) })));
     if (secrets.length) {
-      const sealed = secrets.map(([name, value]) => this.secretBox().seal(value, secretContext(input.id, name)));
-      steps.push(`s AS (INSERT INTO job_secrets (job_id, name, value) SELECT ${p(input.id)}, name, value FROM unnest(${p(secrets.map(([name]) => name))}::text[], ${p(sealed)}::text[]) AS x(name, value) WHERE EXISTS (SELECT 1 FROM j))`);
+      steps.push(`s AS (INSERT INTO job_secrets (job_id, name, value)
+        SELECT s.job_id, s.name, s.value FROM unnest(${p(secrets.map((x) => x.jobId))}::text[], ${p(secrets.map((x) => x.name))}::text[], ${p(secrets.map((x) => x.sealed))}::text[]) AS s(job_id, name, value)
+        WHERE s.job_id IN (SELECT id FROM j))`);
     }
-    if (input.effects?.length) steps.push(effectsStep(p, input.id, input.effects, now, "EXISTS (SELECT 1 FROM j)"));
-    const row = await q.one<JobRow>(`WITH ${steps.join(", ")} SELECT * FROM j`, values);
-    if (!row) return { job: toJob((await q.one<JobRow>("SELECT * FROM jobs WHERE id = $1", [input.id]))!), created: false };
-    const job = toJob(row);
-    noteWake(change, wake);
-    if (input.effects?.length) change.effects = true;
-    changed(change, job);
-    return { job, created: true };
+    const effects = items.flatMap(({ input, now }) => (input.effects ?? []).map((e) => ({ jobId: input.id, kind: e.kind, payload: JSON.stringify(e.payload), runAfter: now, now })));
+    if (effects.length) {
+      steps.push(`f AS (INSERT INTO effects (job_id, kind, payload, created_at, run_after, tries)
+        SELECT f.job_id, f.kind, f.payload, f.now, f.run_after, 0 FROM unnest(${p(effects.map((x) => x.jobId))}::text[], ${p(effects.map((x) => x.kind))}::text[], ${p(effects.map((x) => x.payload))}::text[], ${p(effects.map((x) => x.now))}::bigint[], ${p(effects.map((x) => x.runAfter))}::bigint[]) AS f(job_id, kind, payload, now, run_after)
+        WHERE f.job_id IN (SELECT id FROM j))`);
+    }
+    const rows = await q.all<JobRow>(`WITH ${steps.join(", ")} SELECT * FROM j`, values);
+    const inserted = new Map(rows.map((row) => [row.id, toJob(row)]));
+    const missing = items.filter(({ input }) => !inserted.has(input.id)).map(({ input }) => input.id);
+    const existing = missing.length ? new Map((await q.all<JobRow>("SELECT * FROM jobs WHERE id = ANY($1::text[])", [missing])).map((row) => [row.id, toJob(row)])) : new Map<string, Job>();
+    items.forEach(({ input }, i) => {
+      const job = inserted.get(input.id);
+      if (!job) return;
+      noteWake(change, wakes[i]);
+      if (input.effects?.length) change.effects = true;
+      changed(change, job);
+    });
+    return all.map(({ input }, i) => {
+      const job = inserted.get(input.id);
+      return job && first[i] ? { job, created: true } : { job: job ?? existing.get(input.id)!, created: false };
+    });
   }
 
   /** Claims the admitted jobs in one statement: each row written once, with its wake-up. */
@@ -757,6 +823,12 @@ function withPatch<T extends object>(row: T, patch: object): T {
   const out = { ...row } as Record<string, unknown>;
   for (const [field, value] of Object.entries(patch)) if (value !== undefined) out[field] = value;
   return out as T;
+}
+
+/** A caller's basis is this job with its current attempt (or none yet). */
+function usableBasis(id: string, basis: TransitionRequest["basis"]): basis is { job: Job; attempt: Attempt | null } {
+  if (!basis || basis.job.id !== id) return false;
+  return basis.attempt === null ? basis.job.attempt === 0 : basis.attempt.jobId === id && basis.attempt.attempt === basis.job.attempt;
 }
 
 /** The attempt columns of a job row joined with its attempt (`a_` prefixed), for `attemptOf`. */

@@ -289,6 +289,10 @@ export class SqliteJobStore implements JobStore {
     return this.read(() => this.selectAttempt(jobId, attempt));
   }
 
+  async getAttemptsOf(refs: ReadonlyArray<{ jobId: string; attempt: number }>): Promise<Attempt[]> {
+    return this.read(() => refs.flatMap(({ jobId, attempt }) => this.selectAttempt(jobId, attempt) ?? []));
+  }
+
   async updateAttempt(
     jobId: string,
     attempt: number,
