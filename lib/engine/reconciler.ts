@@ -13,6 +13,8 @@ const INSPECT_BATCH = 100;
 export const STORED_LOG_BYTES = 64 * 1024;
 /** A decision that lost its compare-and-set to another writer is made again on fresh state, this often. */
 const DECIDE_TRIES = 3;
+/** Ended attempt keys remembered (about a burst's worth; an older one costs one read). */
+const ENDED_KEPT = 10_000;
 
 type Ended = Extract<TargetStatus, { state: "exited" | "lost" }>;
 
@@ -32,6 +34,11 @@ export class Reconciler {
   /** Inspections with their decisions under way (the pools track only their calls). */
   private readonly passes = new Set<Promise<void>>();
   private stopped = false;
+  /**
+   * Attempts whose end this node recorded, most recent last: a later status of one (the
+   * prompt inspection after a pushed exit) is old news and costs no store read.
+   */
+  private readonly ended = new Set<string>();
 
   constructor(private readonly c: EngineContext) {
     this.finishing = new WorkPool(32, (key, err) => c.logger.error(`❌ reconcile of ${key} failed: ${describeError(err).message}`));
@@ -42,6 +49,7 @@ export class Reconciler {
   async onStatus(status: TargetStatus): Promise<void> {
     if (this.stopped) return;
     if (status.state === "exited" || status.state === "lost") {
+      if (this.ended.has(status.key)) return;
       const ended = status;
       await this.finishing.run(status.key, () => this.finish(ended));
     } else if (status.state === "running") {
@@ -144,7 +152,8 @@ export class Reconciler {
     if (found.attempt.state === "stopping") {
       // Cancelled or timed out, and now gone: its compute is free.
       const log = await this.collectLog(found.attempt);
-      await this.c.store.updateAttempt(found.job.id, found.attempt.attempt, { state: "stopped", ...(log ? { log } : {}) }, { onlyIfState: ["stopping"] });
+      const stopped = await this.c.store.updateAttempt(found.job.id, found.attempt.attempt, { state: "stopped", ...(log ? { log } : {}) }, { onlyIfState: ["stopping"] });
+      if (stopped) this.endedHere(status.key);
       return;
     }
     if (!isLive(found)) return;
@@ -157,8 +166,16 @@ export class Reconciler {
       const end = { ...endOfWorker(fresh.attempt, status), log };
       const effects: EffectInput[] = end.outcome === "SUCCEEDED" && this.c.registry.taskType(fresh.job.type)?.def.followUps ? [{ kind: "follow_ups", payload: { attempt: fresh.attempt.attempt } }] : [];
       const next = await this.c.store.transition(fresh.job.id, endTransition(fresh.job, fresh.attempt, end, this.c.now(), effects));
-      if (next) return this.logEnd(next, fresh.attempt, end.reason, end.outcome);
+      if (next) {
+        this.endedHere(status.key);
+        return this.logEnd(next, fresh.attempt, end.reason, end.outcome);
+      }
     }
+  }
+
+  private endedHere(key: string): void {
+    this.ended.add(key);
+    if (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.values().next().value as string);
   }
 
   private logEnd(next: Job, attempt: Attempt, reason: string, outcome: string): void {

@@ -43,5 +43,19 @@ export default definePlugin({
         yield `instant worker ${handle.key}: done`;
       },
     })),
+    // The same, but the exit is pushed just after the launch returns (a target that knows at once).
+    defineTarget(() => ({
+      name: "instant-push",
+      configSchema: {},
+      async launch(req, ctx) {
+        fs.appendFileSync(path.join(ctx.dataDir, LAUNCH_LOG), `${req.key}\n`);
+        setImmediate(() => ctx.pushStatus?.({ key: req.key, state: "exited", exitCode: 0 }));
+        return { key: req.key };
+      },
+      async inspect(handles) {
+        return handles.map((h) => ({ key: h.key, state: "exited" as const, exitCode: 0 }));
+      },
+      async stop() {},
+    })),
   ],
 });
