@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { Socket } from "node:net";
 import amqp, { AmqpConnectionManager, ChannelWrapper } from "amqp-connection-manager";
 import type { ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import { blacktreeError } from "../errors";
@@ -76,7 +77,8 @@ export class AmqpLink {
       // No Nagle: a confirm or an ack is a small write that must not wait for the peer's delayed ACK (~40 ms).
       connectionOptions: { noDelay: true, clientProperties: { connection_name: name } },
     });
-    this.manager.on("connect", () => {
+    this.manager.on("connect", ({ connection }) => {
+      batchWritesPerTick((connection as unknown as { connection?: { stream?: Socket } }).connection?.stream);
       this.reconnectAttempt = 0;
       this.lastError = null;
       amqpMetrics.connected.set({ connection: name }, 1);
@@ -222,4 +224,26 @@ export class AmqpLink {
     }
     return this.opts.url;
   }
+}
+
+/**
+ * amqplib writes every frame to the socket by itself: a sink's batch of publishes or a
+ * burst's acks were one system call each. Corked until the end of the tick, the frames
+ * written in one tick leave in one write (the socket has no Nagle, so nothing else waits).
+ */
+function batchWritesPerTick(socket: Socket | undefined): void {
+  if (!socket || typeof socket.cork !== "function") return;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  let corked = false;
+  socket.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write(...args);
+  }) as Socket["write"];
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import { AmqpLink } from "../../lib/amqp/amqp-link";
 import { EXCHANGE } from "../../lib/amqp/topology";
 import { createVhost, TestVhost } from "../support/vhost";
@@ -47,4 +48,23 @@ test("an unroutable mandatory publish is returned and rejects with PUBLISH_FAILE
 test("publishing while not connected rejects at once with AMQP_UNAVAILABLE", async () => {
   const offline = new AmqpLink({ url: "amqp://127.0.0.1:1", name: "offline", heartbeatSeconds: 5, reconnectMinMs: 100, reconnectMaxMs: 100, logger: quiet });
   await expect(offline.publish(EXCHANGE, "k", Buffer.from("x"))).rejects.toMatchObject({ type: "AMQP_UNAVAILABLE" });
+});
+
+test("publishes made in one tick leave in one socket write (amqplib writes each frame by itself)", async () => {
+  // Counted at Node's socket layer: each call of _writeGeneric is one write or writev system call.
+  const proto = net.Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown };
+  const original = proto._writeGeneric;
+  let writes = 0;
+  proto._writeGeneric = function (this: unknown, ...args: unknown[]) {
+    writes += 1;
+    return original.apply(this, args);
+  };
+  try {
+    const confirms = Array.from({ length: 50 }, (_, i) => link!.publish(EXCHANGE, queue, Buffer.from(`m${i}`)));
+    await Promise.all(confirms);
+  } finally {
+    proto._writeGeneric = original;
+  }
+  // 50 publishes: one write for all of them (a heartbeat may add one); before, 50 writes.
+  expect(writes).toBeLessThanOrEqual(3);
 });
