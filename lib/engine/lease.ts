@@ -7,6 +7,11 @@ import type { JobStore } from "../store/job-store";
  */
 export class Lease {
   private heldUntil = 0;
+  /**
+   * Counts the holds that began after a lapse: while it stays the same, nobody else held
+   * the lease in between, so what the holder keeps in memory (a sink's cursor) is still true.
+   */
+  term = 0;
 
   constructor(
     private readonly store: JobStore,
@@ -20,7 +25,9 @@ export class Lease {
   async held(): Promise<boolean> {
     const now = this.now();
     if (now < this.heldUntil - (2 * this.ttlMs) / 3) return true;
+    const continuous = now < this.heldUntil;
     const ok = await this.store.acquireLease(this.name, this.holder(), this.ttlMs);
+    if (ok && !continuous) this.term += 1;
     this.heldUntil = ok ? now + this.ttlMs : 0;
     return ok;
   }

@@ -24,13 +24,15 @@ export class SinkDrain {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private current: Promise<void> = Promise.resolve();
+  /** The sink's cursor as this drain last read or wrote it, and the lease term it belongs to. */
+  private cursor: { seq: number; term: number } | null = null;
 
   constructor(
     private readonly store: JobStore,
     private readonly sink: StatusSink,
     private readonly logger: PluginLogger,
     /** With several status nodes: only the holder of the sink's lease drains it (one cursor, one order). */
-    private readonly lease?: Pick<Lease, "held" | "release">,
+    private readonly lease?: Pick<Lease, "held" | "release" | "term">,
   ) {}
 
   kick(): void {
@@ -57,10 +59,16 @@ export class SinkDrain {
       do {
         this.again = false;
         if (this.lease && !(await this.lease.held())) break; // another node drains this sink
-        const cursor = await this.store.getCursor(this.sink.name);
+        // Read once per hold of the lease: while it is held, only this drain moves the cursor.
+        const term = this.lease?.term ?? 0;
+        const cursor = this.cursor?.term === term ? this.cursor.seq : await this.store.getCursor(this.sink.name);
+        this.cursor = { seq: cursor, term };
         const events: JobEvent[] = await this.store.readEvents(cursor, BATCH);
         if (events.length === 0) break;
-        await this.sink.deliver(events, (seq) => this.store.setCursor(this.sink.name, seq));
+        await this.sink.deliver(events, async (seq) => {
+          await this.store.setCursor(this.sink.name, seq);
+          this.cursor = { seq, term };
+        });
         if (events.length === BATCH) this.again = true;
       } while (this.again && !this.stopped);
       if (this.failures > 0) this.logger.info(`✅ status sink ${this.sink.name} delivering again`);

@@ -240,6 +240,31 @@ export const MIGRATIONS: readonly Migration[] = [
       return [`ALTER TABLE jobs ADD COLUMN trace_context TEXT`];
     },
   },
+  {
+    version: 8,
+    name: "PostgreSQL: the outbox placed and read in one call",
+    statements(dialect) {
+      if (dialect !== "postgres") return [];
+      // Placing took BEGIN, the lock, the UPDATE and COMMIT (four round trips) before every
+      // read of the outbox. In a function each statement still takes its own snapshot, so the
+      // UPDATE after the lock sees every placement committed before it, as it did.
+      return [
+        `CREATE FUNCTION blacktree_place_events(batch integer) RETURNS void LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM pg_advisory_xact_lock(hashtext('blacktree.outbox.place'));
+           UPDATE events e SET pos = p.pos FROM (
+             SELECT seq, (SELECT COALESCE(MAX(pos), 0) FROM events) + ROW_NUMBER() OVER (ORDER BY seq) AS pos
+             FROM (SELECT seq FROM events WHERE pos IS NULL ORDER BY seq LIMIT batch) unplaced
+           ) p WHERE e.seq = p.seq;
+         END $$`,
+        `CREATE FUNCTION blacktree_read_events(after bigint, lim integer, batch integer) RETURNS SETOF events LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM blacktree_place_events(batch);
+           RETURN QUERY SELECT * FROM events WHERE pos > after ORDER BY pos LIMIT lim;
+         END $$`,
+      ];
+    },
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -85,7 +85,7 @@ describe("SqliteJobStore", () => {
     const raw = new Database(file, { readonly: true });
     try {
       expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(raw.prepare("SELECT version FROM schema_migrations ORDER BY version").pluck().all()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     } finally {
       raw.close();
     }

@@ -54,7 +54,7 @@ import {
 } from "../rows";
 
 /** Keys of the advisory locks the store takes (one namespace, `hashtext` of a name). */
-const LOCKS = { migrate: "blacktree.migrate", claim: "blacktree.claim", place: "blacktree.outbox.place" } as const;
+const LOCKS = { migrate: "blacktree.migrate", claim: "blacktree.claim" } as const;
 /** Events given their outbox position per drain pass, at most. */
 const PLACE_BATCH = 10_000;
 /** Transactions that lost to a concurrent one (serialization failure, deadlock) are run again this often. */
@@ -498,8 +498,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async readEvents(afterSeq: number, limit: number): Promise<JobEvent[]> {
-    await this.placeEvents();
-    const rows = await this.read((q) => q.all<EventRow & { pos: number | null }>("SELECT * FROM events WHERE pos > $1 ORDER BY pos LIMIT $2", [afterSeq, Math.max(0, Math.trunc(limit))]));
+    const rows = await this.read((q) => q.all<EventRow & { pos: number | null }>("SELECT * FROM blacktree_read_events($1, $2, $3)", [afterSeq, Math.max(0, Math.trunc(limit)), PLACE_BATCH]));
     return rows.map(positioned);
   }
 
@@ -689,22 +688,14 @@ export class PostgresJobStore implements JobStore {
 
   /**
    * Gives committed events without a position the next positions, in the order of their
-   * insert ids, under one lock: a transaction that commits later is placed later, so a sink
-   * reading past its cursor never skips one. Cheap when nothing waits (a partial index).
+   * insert ids, one placer at a time (an advisory lock, in `blacktree_place_events`): a
+   * transaction that commits later is placed later, so a sink reading past its cursor never
+   * skips one. A placer under way is waited for rather than skipped: a drain that skipped
+   * would read nothing new and sleep until its poll (the bench saw one-job p99 at the 500 ms
+   * poll). Cheap when nothing waits (a partial index).
    */
   private async placeEvents(): Promise<void> {
-    await this.write(async (q) => {
-      // Waits for a placer under way rather than skipping: a drain that skipped would read
-      // nothing new and sleep until its poll (the bench saw one-job p99 at the 500 ms poll).
-      await q.one("SELECT pg_advisory_xact_lock(hashtext($1))", [LOCKS.place]);
-      await q.all(
-        `UPDATE events e SET pos = p.pos FROM (
-           SELECT seq, (SELECT COALESCE(MAX(pos), 0) FROM events) + ROW_NUMBER() OVER (ORDER BY seq) AS pos
-           FROM (SELECT seq FROM events WHERE pos IS NULL ORDER BY seq LIMIT $1) unplaced
-         ) p WHERE e.seq = p.seq`,
-        [PLACE_BATCH],
-      );
-    }, { announce: false });
+    await this.read((q) => q.all("SELECT blacktree_place_events($1)", [PLACE_BATCH]));
   }
 
   // ---- plumbing ----
