@@ -67,6 +67,39 @@ export const DEFAULT_POOL_SIZE = 20;
 /** Optimistic transitions that found the job changed since they read it are run again this often. */
 const CAS_TRIES = 20;
 
+/** The task types with queued jobs: a skip-scan of the claim index, one probe per type. */
+const QUEUED_TYPES = `WITH RECURSIVE t(type) AS (
+    SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued')
+    UNION ALL
+    SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued' AND type > t.type) FROM t WHERE t.type IS NOT NULL
+  ) SELECT type FROM t WHERE type IS NOT NULL`;
+
+/**
+ * A claim's first round trip: BEGIN, the cluster-wide claim lock, what attempts hold and
+ * which types are queued. Several statements in one simple query (each takes its own
+ * snapshot, so the counts are read after the lock is held); its texts are constants.
+ */
+const CLAIM_OPENING = [
+  "BEGIN",
+  `SELECT pg_advisory_xact_lock(hashtext('${LOCKS.claim}'))`,
+  `SELECT j.type, a.target, j.concurrency_key, COUNT(*)::bigint AS n FROM attempts a JOIN jobs j ON j.id = a.job_id
+   WHERE a.state IN (${HOLDING_ATTEMPT_STATES.map((state) => `'${state}'`).join(", ")}) GROUP BY j.type, a.target, j.concurrency_key`,
+  QUEUED_TYPES,
+].join(";\n");
+
+interface HeldRow {
+  type: string;
+  target: string;
+  concurrency_key: string | null;
+  n: number;
+}
+
+function heldCounts(rows: readonly HeldRow[]): ActiveCounts {
+  const counts = emptyCounts();
+  for (const r of rows) countJob(counts, { type: r.type, target: r.target || null, concurrencyKey: r.concurrency_key }, Number(r.n));
+  return counts;
+}
+
 /** BIGINT columns (epoch ms, sequence numbers) as numbers: they stay below 2^53. */
 const TYPES = {
   getTypeParser(oid: number, format?: "text" | "binary") {
@@ -288,27 +321,26 @@ export class PostgresJobStore implements JobStore {
 
   async claimJobs(req: ClaimRequest): Promise<Claim[]> {
     if (req.max <= 0) return [];
-    return this.write(async (q, change) => {
-      // One claimer at a time, cluster-wide: the counts below stay true until this commits.
-      await q.one("SELECT pg_advisory_xact_lock(hashtext($1))", [LOCKS.claim]);
-      const counts = await this.heldCounts(q);
+    const claim = async (q: Tx, change: StoreChange, opened: unknown): Promise<Claim[]> => {
+      // One claimer at a time, cluster-wide (the lock CLAIM_OPENING took): the counts stay true until this commits.
+      const [, , held, queued] = opened as Array<{ rows: unknown[] }>;
+      const counts = heldCounts(held.rows as HeldRow[]);
       const claims: Claim[] = [];
       for (let round = 0; claims.length < req.max && round < 1000; round++) {
         if (req.limits.global !== undefined && counts.global >= req.limits.global) break;
         const blocked = blockedScopes(counts, req.limits);
         const want = req.max - claims.length;
-        const types = (await this.queuedTypes(q)).filter((t) => !blocked.types.includes(t));
-        const rows: Array<JobRow & { stored: number }> = [];
-        for (const type of types) {
-          rows.push(
-            ...(await q.all<JobRow & { stored: number }>(
-              `SELECT * FROM jobs WHERE state = 'queued' AND type = $1 AND (run_after IS NULL OR run_after <= $2)
-                 AND (target IS NULL OR target <> ALL($3::text[])) AND (concurrency_key IS NULL OR concurrency_key <> ALL($4::text[]))
-               ORDER BY priority DESC, created_at, stored LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED`,
-              [type, req.now, blocked.targets, blocked.keys, want],
-            )),
-          );
-        }
+        const queuedTypes = round === 0 ? (queued.rows as Array<{ type: string }>).map((r) => r.type) : await this.queuedTypes(q);
+        const types = queuedTypes.filter((t) => !blocked.types.includes(t));
+        if (types.length === 0) break;
+        // The head of each type's queue, in one statement; rows other claimers hold are skipped.
+        const rows = await q.all<JobRow & { stored: number }>(
+          `SELECT j.* FROM unnest($1::text[]) AS t(type) CROSS JOIN LATERAL (
+             SELECT * FROM jobs WHERE state = 'queued' AND type = t.type AND (run_after IS NULL OR run_after <= $2)
+               AND (target IS NULL OR target <> ALL($3::text[])) AND (concurrency_key IS NULL OR concurrency_key <> ALL($4::text[]))
+             ORDER BY priority DESC, created_at, stored LIMIT $5 FOR NO KEY UPDATE SKIP LOCKED) j`,
+          [types, req.now, blocked.targets, blocked.keys, want],
+        );
         let filled = false;
         const admitted: Job[] = [];
         for (const candidate of rows.sort(claimOrder).slice(0, want).map(toJob)) {
@@ -323,7 +355,8 @@ export class PostgresJobStore implements JobStore {
         if (!filled) break;
       }
       return claims;
-    });
+    };
+    return this.write(claim, { opening: CLAIM_OPENING });
   }
 
   async getAttempts(jobId: string): Promise<Attempt[]> {
@@ -637,27 +670,9 @@ export class PostgresJobStore implements JobStore {
     });
   }
 
-  private async heldCounts(q: Tx): Promise<ActiveCounts> {
-    const rows = await q.all<{ type: string; target: string; concurrency_key: string | null; n: number }>(
-      `SELECT j.type, a.target, j.concurrency_key, COUNT(*)::bigint AS n FROM attempts a JOIN jobs j ON j.id = a.job_id
-       WHERE a.state = ANY($1::text[]) GROUP BY j.type, a.target, j.concurrency_key`,
-      [HOLDING_ATTEMPT_STATES],
-    );
-    const counts = emptyCounts();
-    for (const r of rows) countJob(counts, { type: r.type, target: r.target || null, concurrencyKey: r.concurrency_key }, Number(r.n));
-    return counts;
-  }
-
   /** The task types with queued jobs: a skip-scan of the claim index, one probe per type. */
   private async queuedTypes(q: Tx): Promise<string[]> {
-    const rows = await q.all<{ type: string }>(
-      `WITH RECURSIVE t(type) AS (
-         SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued')
-         UNION ALL
-         SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued' AND type > t.type) FROM t WHERE t.type IS NOT NULL
-       ) SELECT type FROM t WHERE type IS NOT NULL`,
-    );
-    return rows.map((r) => r.type);
+    return (await q.all<{ type: string }>(QUEUED_TYPES)).map((r) => r.type);
   }
 
   private async patchAttempt(q: Tx, jobId: string, attempt: number, patch: AttemptPatch): Promise<Attempt | null> {
@@ -730,14 +745,15 @@ export class PostgresJobStore implements JobStore {
    * changed once it committed. `oneStatement`: `fn` sends a single statement, atomic by
    * itself, so BEGIN and COMMIT (two round trips) are left out.
    */
-  private async write<T>(fn: (q: Tx, change: StoreChange) => Promise<T>, { announce = true, oneStatement = false } = {}): Promise<T> {
+  private async write<T>(fn: (q: Tx, change: StoreChange, opened: unknown) => Promise<T>, { announce = true, oneStatement = false, opening = "BEGIN" } = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const change: StoreChange = { jobIds: [], states: [], effects: false, wakeAt: null };
       const client = await this.connect();
       let result: T;
       try {
-        if (!oneStatement) await client.query("BEGIN");
-        result = await fn(txOf(client), change);
+        // `opening`: BEGIN and the transaction's first statements, in one round trip (no parameters).
+        const opened = oneStatement ? null : await client.query(opening);
+        result = await fn(txOf(client), change, opened);
         if (!oneStatement) await client.query("COMMIT");
       } catch (err) {
         if (!oneStatement) await client.query("ROLLBACK").catch(() => undefined);
