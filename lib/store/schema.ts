@@ -242,7 +242,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 8,
-    name: "PostgreSQL: the outbox placed and read in one call",
+    name: "PostgreSQL: the outbox read and a claim's first reads in one call each",
     statements(dialect) {
       if (dialect !== "postgres") return [];
       // Placing took BEGIN, the lock, the UPDATE and COMMIT (four round trips) before every
@@ -261,6 +261,22 @@ export const MIGRATIONS: readonly Migration[] = [
          BEGIN
            PERFORM blacktree_place_events(batch);
            RETURN QUERY SELECT * FROM events WHERE pos > after ORDER BY pos LIMIT lim;
+         END $$`,
+        // A claim opens with the cluster-wide claim lock, then reads what attempts hold and
+        // which types are queued (a skip-scan of the queue index), after the lock is held.
+        `CREATE FUNCTION blacktree_claim_begin(holding text[]) RETURNS json LANGUAGE plpgsql AS $$
+         DECLARE held json; queued json;
+         BEGIN
+           PERFORM pg_advisory_xact_lock(hashtext('blacktree.claim'));
+           SELECT COALESCE(json_agg(h), '[]') INTO held FROM (
+             SELECT j.type, a.target, j.concurrency_key, COUNT(*) AS n FROM attempts a JOIN jobs j ON j.id = a.job_id
+             WHERE a.state = ANY(holding) GROUP BY j.type, a.target, j.concurrency_key) h;
+           WITH RECURSIVE t(type) AS (
+             SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued')
+             UNION ALL
+             SELECT (SELECT MIN(type) FROM jobs WHERE state = 'queued' AND type > t.type) FROM t WHERE t.type IS NOT NULL
+           ) SELECT COALESCE(json_agg(type), '[]') INTO queued FROM t WHERE type IS NOT NULL;
+           RETURN json_build_object('held', held, 'types', queued);
          END $$`,
       ];
     },

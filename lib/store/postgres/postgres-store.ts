@@ -54,7 +54,7 @@ import {
 } from "../rows";
 
 /** Keys of the advisory locks the store takes (one namespace, `hashtext` of a name). */
-const LOCKS = { migrate: "blacktree.migrate", claim: "blacktree.claim" } as const;
+const LOCKS = { migrate: "blacktree.migrate" } as const;
 /** Events given their outbox position per drain pass, at most. */
 const PLACE_BATCH = 10_000;
 /** Transactions that lost to a concurrent one (serialization failure, deadlock) are run again this often. */
@@ -75,17 +75,11 @@ const QUEUED_TYPES = `WITH RECURSIVE t(type) AS (
   ) SELECT type FROM t WHERE type IS NOT NULL`;
 
 /**
- * A claim's first round trip: BEGIN, the cluster-wide claim lock, what attempts hold and
- * which types are queued. Several statements in one simple query (each takes its own
- * snapshot, so the counts are read after the lock is held); its texts are constants.
+ * A claim's first round trip: BEGIN, then the claim lock, what attempts hold and which types
+ * are queued (`blacktree_claim_begin`, whose statements keep their plans). A simple query of
+ * constant text, so BEGIN travels with it.
  */
-const CLAIM_OPENING = [
-  "BEGIN",
-  `SELECT pg_advisory_xact_lock(hashtext('${LOCKS.claim}'))`,
-  `SELECT j.type, a.target, j.concurrency_key, COUNT(*)::bigint AS n FROM attempts a JOIN jobs j ON j.id = a.job_id
-   WHERE a.state IN (${HOLDING_ATTEMPT_STATES.map((state) => `'${state}'`).join(", ")}) GROUP BY j.type, a.target, j.concurrency_key`,
-  QUEUED_TYPES,
-].join(";\n");
+const CLAIM_OPENING = `BEGIN; SELECT blacktree_claim_begin(ARRAY[${HOLDING_ATTEMPT_STATES.map((state) => `'${state}'`).join(", ")}]) AS opening`;
 
 interface HeldRow {
   type: string;
@@ -323,14 +317,15 @@ export class PostgresJobStore implements JobStore {
     if (req.max <= 0) return [];
     const claim = async (q: Tx, change: StoreChange, opened: unknown): Promise<Claim[]> => {
       // One claimer at a time, cluster-wide (the lock CLAIM_OPENING took): the counts stay true until this commits.
-      const [, , held, queued] = opened as Array<{ rows: unknown[] }>;
-      const counts = heldCounts(held.rows as HeldRow[]);
+      const [, begun] = opened as Array<{ rows: Array<{ opening: { held: HeldRow[]; types: string[] } }> }>;
+      const { held, types: queued } = begun.rows[0].opening;
+      const counts = heldCounts(held);
       const claims: Claim[] = [];
       for (let round = 0; claims.length < req.max && round < 1000; round++) {
         if (req.limits.global !== undefined && counts.global >= req.limits.global) break;
         const blocked = blockedScopes(counts, req.limits);
         const want = req.max - claims.length;
-        const queuedTypes = round === 0 ? (queued.rows as Array<{ type: string }>).map((r) => r.type) : await this.queuedTypes(q);
+        const queuedTypes = round === 0 ? queued : await this.queuedTypes(q);
         const types = queuedTypes.filter((t) => !blocked.types.includes(t));
         if (types.length === 0) break;
         // The head of each type's queue, in one statement; rows other claimers hold are skipped.
