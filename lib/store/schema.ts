@@ -242,12 +242,13 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 8,
-    name: "PostgreSQL: the outbox read and a claim's first reads in one call each",
+    name: "PostgreSQL: outbox placing and a claim's first reads in one call each",
     statements(dialect) {
       if (dialect !== "postgres") return [];
       // Placing took BEGIN, the lock, the UPDATE and COMMIT (four round trips) before every
       // read of the outbox. In a function each statement still takes its own snapshot, so the
-      // UPDATE after the lock sees every placement committed before it, as it did.
+      // UPDATE after the lock sees every placement committed before it, as it did. (Reading
+      // the batch in the same call held the lock through the read: one job's latency grew.)
       return [
         `CREATE FUNCTION blacktree_place_events(batch integer) RETURNS void LANGUAGE plpgsql AS $$
          BEGIN
@@ -256,11 +257,6 @@ export const MIGRATIONS: readonly Migration[] = [
              SELECT seq, (SELECT COALESCE(MAX(pos), 0) FROM events) + ROW_NUMBER() OVER (ORDER BY seq) AS pos
              FROM (SELECT seq FROM events WHERE pos IS NULL ORDER BY seq LIMIT batch) unplaced
            ) p WHERE e.seq = p.seq;
-         END $$`,
-        `CREATE FUNCTION blacktree_read_events(after bigint, lim integer, batch integer) RETURNS SETOF events LANGUAGE plpgsql AS $$
-         BEGIN
-           PERFORM blacktree_place_events(batch);
-           RETURN QUERY SELECT * FROM events WHERE pos > after ORDER BY pos LIMIT lim;
          END $$`,
         // A claim opens with the cluster-wide claim lock, then reads what attempts hold and
         // which types are queued (a skip-scan of the queue index), after the lock is held.

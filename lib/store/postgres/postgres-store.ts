@@ -129,8 +129,9 @@ export class PostgresJobStore implements JobStore {
   private readonly pool: Pool;
   private readonly secrets: SecretBox | null;
   private readonly listeners = new Set<(change: StoreChange) => void>();
-  /** createJob calls of this event-loop turn, inserted together (flushInserts). */
+  /** createJob calls waiting for the insert under way, inserted together next (flushInserts). */
   private readonly pendingInserts: Array<{ input: NewJob; now: number; resolve: (out: { job: Job; created: boolean }) => void; reject: (err: unknown) => void }> = [];
+  private inserting = false;
   private readonly now: () => number;
   private closed = false;
 
@@ -182,13 +183,15 @@ export class PostgresJobStore implements JobStore {
   }
 
   /**
-   * Jobs submitted in the same event-loop turn (a burst on execute.queue, concurrent REST
-   * calls) are inserted by one statement: the per-statement cost is most of an insert's.
+   * A job submitted while no insert is under way is inserted at once; the ones submitted
+   * meanwhile (a burst on execute.queue, concurrent REST calls) wait for it and then go
+   * together, in one statement: the per-statement cost is most of an insert's.
    */
   async createJob(input: NewJob, now = this.now()): Promise<{ job: Job; created: boolean }> {
     checkInitial(input);
     return new Promise((resolve, reject) => {
-      if (this.pendingInserts.push({ input, now, resolve, reject }) === 1) setImmediate(() => void this.flushInserts());
+      this.pendingInserts.push({ input, now, resolve, reject });
+      if (!this.inserting) void this.flushInserts();
     });
   }
 
@@ -199,19 +202,28 @@ export class PostgresJobStore implements JobStore {
   }
 
   private async flushInserts(): Promise<void> {
-    const batch = this.pendingInserts.splice(0);
+    this.inserting = true;
     try {
-      const out = await this.write((q, change) => this.insertJobs(q, change, batch), { oneStatement: true });
-      batch.forEach((b, i) => b.resolve(out[i]));
-    } catch (err) {
-      if (batch.length === 1) return batch[0].reject(err);
-      // One bad job must not fail the others submitted with it: each on its own.
-      for (const b of batch) {
-        await this.write((q, change) => this.insertJobs(q, change, [b]), { oneStatement: true }).then(
-          ([out]) => b.resolve(out),
-          (e: unknown) => b.reject(e),
-        );
+      for (let batch = this.pendingInserts.splice(0); batch.length; batch = this.pendingInserts.splice(0)) {
+        try {
+          const out = await this.write((q, change) => this.insertJobs(q, change, batch), { oneStatement: true });
+          batch.forEach((b, i) => b.resolve(out[i]));
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0].reject(err);
+            continue;
+          }
+          // One bad job must not fail the others submitted with it: each on its own.
+          for (const b of batch) {
+            await this.write((q, change) => this.insertJobs(q, change, [b]), { oneStatement: true }).then(
+              ([out]) => b.resolve(out),
+              (e: unknown) => b.reject(e),
+            );
+          }
+        }
       }
+    } finally {
+      this.inserting = false;
     }
   }
 
@@ -526,7 +538,10 @@ export class PostgresJobStore implements JobStore {
   }
 
   async readEvents(afterSeq: number, limit: number): Promise<JobEvent[]> {
-    const rows = await this.read((q) => q.all<EventRow & { pos: number | null }>("SELECT * FROM blacktree_read_events($1, $2, $3)", [afterSeq, Math.max(0, Math.trunc(limit)), PLACE_BATCH]));
+    // Placed first, in a statement of its own: the placing lock is released at its commit,
+    // not held while the batch is read (readers of the outbox queue on that lock).
+    await this.placeEvents();
+    const rows = await this.read((q) => q.all<EventRow & { pos: number | null }>("SELECT * FROM events WHERE pos > $1 ORDER BY pos LIMIT $2", [afterSeq, Math.max(0, Math.trunc(limit))]));
     return rows.map(positioned);
   }
 
