@@ -7,8 +7,7 @@
  * attempt by key (the push's decision, then the inspection's, which found it ended):
  * about 2 × JOBS `attemptByKey` calls (the PostgreSQL bench counted 1.56 a job).
  */
-import type { JobStore } from "../../lib/store/job-store";
-import { countingStore, StoreReads } from "../support/counting-store";
+import { nodeStoreCounter } from "../support/counting-store";
 import { useInstantTarget } from "../support/instant";
 import { newJob } from "../support/jobs";
 import { startNode, TestNode } from "../support/orchestrator";
@@ -20,17 +19,12 @@ let node: TestNode | undefined;
 afterAll(() => node?.stop());
 
 test(`${JOBS} jobs whose exits are pushed: one attempt read each, every job succeeded once`, async () => {
-  let raw: JobStore | undefined;
-  let reads: StoreReads | undefined;
+  const counter = nodeStoreCounter();
   node = await startNode({
     configure: useInstantTarget,
-    wrapStore: (store) => {
-      raw = store;
-      const counted = countingStore(store);
-      reads = counted.reads;
-      return counted.store;
-    },
+    wrapStore: counter.wrapStore,
   });
+  const { raw, reads } = counter;
   reads!.counting = true;
   for (let i = 0; i < JOBS; i++) await raw!.createJob(newJob(`pushed-${i}`, { target: "instant-push" }));
   const ended = async () => (await raw!.countByState()).filter((c) => c.state === "succeeded").reduce((n, c) => n + c.count, 0);

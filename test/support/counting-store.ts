@@ -59,3 +59,18 @@ export function countingStore(store: JobStore): { store: JobStore; reads: StoreR
   });
   return { store: proxy, reads };
 }
+
+/** For `startNode({ wrapStore })`: counts what the node reads and keeps the store it wrapped (`raw`) for the test's own calls. */
+export function nodeStoreCounter(): { wrapStore(store: JobStore): JobStore; raw: JobStore | undefined; reads: StoreReads | undefined } {
+  const counter = {
+    raw: undefined as JobStore | undefined,
+    reads: undefined as StoreReads | undefined,
+    wrapStore(store: JobStore): JobStore {
+      counter.raw = store;
+      const counted = countingStore(store);
+      counter.reads = counted.reads;
+      return counted.store;
+    },
+  };
+  return counter;
+}

@@ -272,14 +272,12 @@ export class PostgresJobStore implements JobStore {
     const from: readonly JobState[] = typeof req.from === "string" ? [req.from] : req.from;
     for (const state of from) assertTransition(state, req.to);
     const now = req.now ?? this.now();
-    // Optimistic, without a transaction: read the job and its attempt, decide here (the
-    // wake-up is computed from the row as it will be, so the row is written once), then
-    // write everything in one statement that applies only if the version is still the one
-    // read. A concurrent writer bumped the version: read again. Two round trips instead of
-    // BEGIN, a locking read, the write and COMMIT.
-    // A decision made on a given version comes with what it read: the first write goes
-    // straight against it (one round trip); if the version moved, the read below fails it.
-    let basis = req.expect?.version !== undefined && req.basis?.job.version === req.expect.version && usableBasis(id, req.basis) ? req.basis : undefined;
+    // Optimistic, without a transaction: read the job and its attempt (or take the basis the
+    // decision was made on), decide here (the wake-up is computed from the row as it will
+    // be, so the row is written once), then write everything in one statement that applies
+    // only if the version is still the one read. A concurrent writer bumped the version:
+    // read again (which fails a decision bound to the old version).
+    let basis = usableBasis(id, req) ? req.basis : undefined;
     for (let tries = 1; ; tries++) {
       const read = basis ?? (await this.readWithAttempt(id));
       basis = undefined;
@@ -842,9 +840,10 @@ function withPatch<T extends object>(row: T, patch: object): T {
   return out as T;
 }
 
-/** A caller's basis is this job with its current attempt (or none yet). */
-function usableBasis(id: string, basis: TransitionRequest["basis"]): basis is { job: Job; attempt: Attempt | null } {
-  if (!basis || basis.job.id !== id) return false;
+/** A caller's basis stands in for the first read: this job at the expected version, with its current attempt (or none yet). */
+function usableBasis(id: string, req: TransitionRequest): boolean {
+  const basis = req.basis;
+  if (!basis || basis.job.id !== id || req.expect?.version === undefined || basis.job.version !== req.expect.version) return false;
   return basis.attempt === null ? basis.job.attempt === 0 : basis.attempt.jobId === id && basis.attempt.attempt === basis.job.attempt;
 }
 

@@ -16,7 +16,7 @@ import type { NewJob } from "../../../lib/jobs/model";
 import { SQLITE_FILE_NAME } from "../../../lib/store";
 import type { JobStore } from "../../../lib/store/job-store";
 import { SqliteJobStore } from "../../../lib/store/sqlite/sqlite-store";
-import { countingStore, StoreReads } from "../../support/counting-store";
+import { nodeStoreCounter } from "../../support/counting-store";
 import { useControlledTarget } from "../../support/controlled";
 import { startNode, tempDir, TestNode } from "../../support/orchestrator";
 import { waitFor } from "../../support/wait";
@@ -48,18 +48,13 @@ test(`with ${QUEUED} queued jobs blocked by a limit, 1 s of idle clock reads few
   for (let i = 0; i < QUEUED; i++) await seed.createJob(queuedCtl(i), 1_700_000_000_000 + i);
   await seed.close();
 
-  let raw: JobStore | undefined;
-  let reads: StoreReads | undefined;
+  const counter = nodeStoreCounter();
   node = await startNode({
     dataDir,
     configure: useControlledTarget,
-    wrapStore: (store) => {
-      raw = store;
-      const counted = countingStore(store);
-      reads = counted.reads;
-      return counted.store;
-    },
+    wrapStore: counter.wrapStore,
   });
+  const { raw, reads } = counter;
   // The oldest job of the key is claimed and runs; the other 19,999 wait behind it.
   await waitFor(async () => {
     const s = await activeAndQueued(raw!);
