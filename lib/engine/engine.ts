@@ -1,5 +1,6 @@
 import { describeError } from "../errors";
 import type { StoreChange } from "../store/job-store";
+import { ACTIVE_STATES } from "../jobs/states";
 import { WorkerCallbacks } from "./callbacks";
 import { Canceller } from "./canceller";
 import type { EngineContext } from "./context";
@@ -64,7 +65,7 @@ export class Engine {
 
   /** Something changed elsewhere (another node's commit): react as to one of ours. */
   onChange(change: StoreChange): void {
-    if (this.parts.has("launcher")) this.launcher.wake();
+    if (this.parts.has("launcher") && mayFreeOrQueue(change)) this.launcher.wake();
     if (this.parts.has("clock")) {
       if (change.effects) this.effects.kick();
       // The commit says its earliest wake-up: no need to ask the store (a round trip per
@@ -118,4 +119,14 @@ export class Engine {
       this.reaper.kick();
     }
   }
+}
+
+/**
+ * Whether a commit can give the launcher something to claim: a job queued, or a slot freed
+ * (a job left launching or running). A commit that only claimed, launched or started jobs
+ * can do neither, and every claim pass is a transaction (PostgreSQL: two round trips for
+ * nothing, after each claim and each launch). A notice that names no state wakes it.
+ */
+function mayFreeOrQueue(change: StoreChange): boolean {
+  return change.states.length === 0 || change.states.some((state) => !ACTIVE_STATES.includes(state));
 }
