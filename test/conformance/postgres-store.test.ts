@@ -61,3 +61,31 @@ describe("the outbox in commit order (PostgreSQL assigns identity values at inse
     }
   });
 });
+
+describe("placing the outbox", () => {
+  test("readers that come at once share placements: 8 readers, at most 2 placements, each sees every committed event", async () => {
+    const db = await createDatabase("placing");
+    databases.push(db);
+    const { Client } = await import("pg");
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    // Counts calls of the placing function per database; the backends' counts are flushed when they exit (the store's close).
+    await admin.query(`ALTER DATABASE ${db.name} SET track_functions = 'pl'`);
+    const store = new PostgresJobStore({ url: db.url, secrets });
+    try {
+      await store.migrate();
+      for (const id of ["p1", "p2", "p3"]) await store.createJob({ ...newJob(id), state: "queued" });
+      const reads = await Promise.all(Array.from({ length: 8 }, () => store.readEvents(0, 100)));
+      for (const events of reads) expect(events.map((e) => e.jobId)).toEqual(["p1", "p2", "p3"]);
+      // One more after a commit: a reader after the shared placements still sees the new event.
+      await store.createJob({ ...newJob("p4"), state: "queued" });
+      expect((await store.readEvents(reads[0][2].seq, 100)).map((e) => e.jobId)).toEqual(["p4"]);
+    } finally {
+      await store.close();
+    }
+    const calls = await admin.query("SELECT calls FROM pg_stat_user_functions WHERE funcname = 'blacktree_place_events'");
+    await admin.end();
+    // Each reader placing for itself made 8 placements, then 1.
+    expect(Number(calls.rows[0]?.calls)).toBeLessThanOrEqual(3);
+  });
+});

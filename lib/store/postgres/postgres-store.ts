@@ -134,6 +134,9 @@ export class PostgresJobStore implements JobStore {
   private inserting = false;
   private readonly now: () => number;
   private closed = false;
+  /** The placement of the outbox under way, and the one that follows it for callers that came during it. */
+  private placing: Promise<void> | null = null;
+  private placingNext: Promise<void> | null = null;
 
   constructor(opts: { url: string; secrets?: SecretBox; clock?: () => number; poolSize?: number }) {
     this.pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? DEFAULT_POOL_SIZE, types: TYPES as never });
@@ -716,9 +719,35 @@ export class PostgresJobStore implements JobStore {
    * skips one. A placer under way is waited for rather than skipped: a drain that skipped
    * would read nothing new and sleep until its poll (the bench saw one-job p99 at the 500 ms
    * poll). Cheap when nothing waits (a partial index).
+   *
+   * The node's readers share placements: each status sink, the event stream and the job
+   * history read the outbox after the same commit, and placing for each took the lock in
+   * turn (4 placements a commit, queued one behind the other on the lock). A caller needs
+   * a placement that begins after it called (one under way may have taken its snapshot
+   * before the caller's events committed), so callers that come while one is under way share
+   * the next one.
    */
-  private async placeEvents(): Promise<void> {
-    await this.read((q) => q.all("SELECT blacktree_place_events($1)", [PLACE_BATCH]));
+  private placeEvents(): Promise<void> {
+    if (!this.placing) {
+      this.placing = this.read((q) => q.all("SELECT blacktree_place_events($1)", [PLACE_BATCH])).then(
+        () => void (this.placing = null),
+        (err) => {
+          this.placing = null;
+          throw err;
+        },
+      );
+      return this.placing;
+    }
+    this.placingNext ??= this.placing.then(
+      () => this.placeNext(),
+      () => this.placeNext(),
+    );
+    return this.placingNext;
+  }
+
+  private placeNext(): Promise<void> {
+    this.placingNext = null;
+    return this.placeEvents();
   }
 
   // ---- plumbing ----
