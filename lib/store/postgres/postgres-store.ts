@@ -729,25 +729,18 @@ export class PostgresJobStore implements JobStore {
    */
   private placeEvents(): Promise<void> {
     if (!this.placing) {
-      this.placing = this.read((q) => q.all("SELECT blacktree_place_events($1)", [PLACE_BATCH])).then(
-        () => void (this.placing = null),
-        (err) => {
-          this.placing = null;
-          throw err;
-        },
-      );
+      this.placing = this.read((q) => q.all("SELECT blacktree_place_events($1)", [PLACE_BATCH]))
+        .then(() => undefined)
+        .finally(() => (this.placing = null));
       return this.placing;
     }
-    this.placingNext ??= this.placing.then(
-      () => this.placeNext(),
-      () => this.placeNext(),
-    );
+    this.placingNext ??= this.placing
+      .catch(() => undefined)
+      .then(() => {
+        this.placingNext = null;
+        return this.placeEvents();
+      });
     return this.placingNext;
-  }
-
-  private placeNext(): Promise<void> {
-    this.placingNext = null;
-    return this.placeEvents();
   }
 
   // ---- plumbing ----
